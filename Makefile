@@ -1,0 +1,46 @@
+# Two entry points: `make demo` (the whole pipeline on generated data) and `make test`.
+# Both create the virtual environment with the pinned stack when it is missing.
+#
+# The stack is ~3.4 GB and takes minutes to install, so the venv lives in a cache folder keyed by
+# the hash of constraints.txt ($(VENV_CACHE)) and .venv links to it: fresh clones reuse it.
+SHELL := /bin/bash
+PYTHON ?= python3
+STACK_HASH := $(shell sha256sum constraints.txt | cut -c1-12)
+VENV_CACHE ?= $(HOME)/.cache/ctr-pipeline/venv-$(STACK_HASH)
+VENV := .venv
+PY := $(VENV)/bin/python
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: venv demo test test-fast bench clean
+
+venv: .venv.stamp
+
+$(VENV_CACHE)/.stack-installed: constraints.txt
+	rm -rf $(VENV_CACHE)
+	$(PYTHON) -m venv $(VENV_CACHE)
+	$(VENV_CACHE)/bin/pip install -q --upgrade pip
+	$(VENV_CACHE)/bin/pip install --ignore-requires-python -c constraints.txt \
+	    $$(sed -n 's/^\([A-Za-z][A-Za-z0-9_.-]*\)[=<>].*/\1/p' constraints.txt)
+	touch $@
+
+.venv.stamp: $(VENV_CACHE)/.stack-installed setup.py
+	ln -sfn $(VENV_CACHE) $(VENV)
+	$(PY) -m pip install -q --ignore-requires-python --no-deps --no-build-isolation -e .
+	echo "$(CURDIR)" > $@
+
+demo: venv
+	$(PY) -m pipeline demo
+
+test: venv
+	$(PY) -m pytest -q tests
+
+test-fast: venv
+	$(PY) -m pytest -q tests -m "not pipeline"
+
+bench: venv
+	$(PY) -m pipeline.bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

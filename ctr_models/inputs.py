@@ -1,0 +1,182 @@
+"""From feature columns to embeddings: table creation, (fused) lookup, pooling, linear logit.
+
+Speed: DeepCTR keeps one table and one gather per field. Here every table of the same
+embedding dim (default initializer, same trainability) lives in one variable with per-table
+row offsets, and all fields -- single ids and id lists alike -- are looked up with ONE gather.
+Tables are logical: columns sharing ``embedding_name`` read the same rows; ``fuse=False`` keeps
+one variable per table (same maths, the layout DeepCTR uses).
+"""
+from collections import OrderedDict
+
+import tensorflow as tf
+import tf_keras as keras
+
+from .feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
+from .layers.embedding import (DEFAULT_EMBEDDINGS_INITIALIZER, LINEAR_EMBEDDINGS_INITIALIZER,
+                               FusedEmbedding)
+from .layers.sequence import SequencePoolingLayer, WeightedSequenceLayer
+from .layers.utils import Hash, Linear, concat_func
+
+
+
+def _check_shared_tables(columns):
+    """Columns sharing an embedding_name must describe the same table."""
+    tables = {}
+    for fc in columns:
+        key = (fc.vocabulary_size, fc.embedding_dim, bool(fc.trainable))
+        other = tables.setdefault(fc.embedding_name, (fc.name, key))
+        if other[1] != key:
+            raise ValueError(
+                f"Features {other[0]!r} and {fc.name!r} share embedding_name "
+                f"{fc.embedding_name!r} but disagree on (vocabulary_size, embedding_dim, trainable): "
+                f"{other[1]} vs {key}")
+    return tables
+
+
+def _ids_for(fc, features, seq_mask_zero):
+    """The int id tensor of a column, hashing raw keys in-graph when the column asks for it."""
+    x = features[fc.name]
+    if fc.use_hash or fc.vocabulary_path:
+        mask_zero = isinstance(fc, VarLenSparseFeat) and seq_mask_zero
+        x = Hash(fc.vocabulary_size, mask_zero=mask_zero, vocabulary_path=fc.vocabulary_path,
+                 name=f"hash_{fc.name}")(x)
+    return x
+
+
+def lookup_embeddings(features, feature_columns, l2_reg=1e-5, seed=1024, prefix="",
+                      seq_mask_zero=True, fuse=True,
+                      default_initializer=DEFAULT_EMBEDDINGS_INITIALIZER):
+    """Embeds every SparseFeat / VarLenSparseFeat in `feature_columns`.
+
+    Returns OrderedDict name -> [B, 1, dim] (SparseFeat) or [B, maxlen, dim] (VarLenSparseFeat,
+    masked where id == 0 when `seq_mask_zero`). Call once per model and prefix: each call owns
+    its tables. `seed` seeds the default initializer so models built with different seeds differ.
+    """
+    columns = [fc for fc in feature_columns if isinstance(fc, (SparseFeat, VarLenSparseFeat))]
+    if not columns:
+        return OrderedDict()
+    _check_shared_tables(columns)
+    # Group tables into physical variables: tables with the default initializer fuse by
+    # (dim, trainable); a custom initializer (e.g. pretrained weights) keeps its own variable.
+    groups = OrderedDict()
+    for fc in columns:
+        if fuse and fc.embeddings_initializer is None:
+            key = ("fused", fc.embedding_dim, bool(fc.trainable))
+        else:
+            key = ("table", fc.embedding_name)
+        group = groups.setdefault(key, {"tables": OrderedDict(), "inputs": [], "columns": []})
+        group["tables"].setdefault(fc.embedding_name, fc)
+        group["columns"].append(fc)
+    out = {}
+    for key, group in groups.items():
+        table_names = list(group["tables"])
+        first = group["tables"][table_names[0]]
+        initializer = first.embeddings_initializer
+        if initializer is None:
+            initializer = dict(default_initializer)
+            if "seed" in initializer.get("config", {}):
+                initializer = {**initializer, "config": {**initializer["config"], "seed": seed}}
+        name = (f"{prefix}emb_dim{first.embedding_dim}" + ("" if first.trainable else "_frozen")
+                if key[0] == "fused" else f"{prefix}emb_{first.embedding_name}")
+        layer = FusedEmbedding(
+            table_sizes=[group["tables"][t].vocabulary_size for t in table_names],
+            embedding_dim=first.embedding_dim,
+            input_tables=[table_names.index(fc.embedding_name) for fc in group["columns"]],
+            input_mask_zero=[isinstance(fc, VarLenSparseFeat) and seq_mask_zero
+                             for fc in group["columns"]],
+            embeddings_initializer=initializer, l2_reg=l2_reg, table_names=table_names,
+            trainable=bool(first.trainable), name=name)
+        embedded = layer([_ids_for(fc, features, seq_mask_zero) for fc in group["columns"]])
+        out.update(zip([fc.name for fc in group["columns"]], embedded))
+    return OrderedDict((fc.name, out[fc.name]) for fc in columns)
+
+
+def get_dense_input(features, feature_columns):
+    """[B, dimension] tensors of the DenseFeats, with their transform_fn applied."""
+    values = []
+    for fc in feature_columns:
+        if isinstance(fc, DenseFeat):
+            x = features[fc.name]
+            if fc.transform_fn is not None:
+                x = keras.layers.Lambda(fc.transform_fn, name=f"transform_{fc.name}")(x)
+            values.append(x)
+    return values
+
+
+def pool_varlen(embedding_dict, features, varlen_columns):
+    """Pools each VarLenSparseFeat's [B, maxlen, dim] embedding to [B, 1, dim]."""
+    pooled = OrderedDict()
+    for fc in varlen_columns:
+        seq = embedding_dict[fc.name]
+        if fc.weight_name is not None:
+            if fc.length_name is not None:
+                seq = WeightedSequenceLayer(fc.weight_norm)(
+                    [seq, features[fc.length_name], features[fc.weight_name]])
+            else:
+                seq = WeightedSequenceLayer(fc.weight_norm, supports_masking=True)(
+                    [seq, features[fc.weight_name]])
+        if fc.length_name is not None:
+            pooled[fc.name] = SequencePoolingLayer(fc.combiner)([seq, features[fc.length_name]])
+        else:
+            pooled[fc.name] = SequencePoolingLayer(fc.combiner, supports_masking=True)(seq)
+    return pooled
+
+
+def input_from_feature_columns(features, feature_columns, l2_reg, seed, prefix="",
+                               seq_mask_zero=True, support_dense=True, support_group=False,
+                               fuse=True, default_initializer=DEFAULT_EMBEDDINGS_INITIALIZER):
+    """DeepCTR's entry point: (sparse embeddings, dense values).
+
+    sparse embeddings: list of [B, 1, dim] (pooled for VarLenSparseFeat), or with
+    `support_group` an OrderedDict group_name -> list. dense values: list of [B, dimension].
+    """
+    dense_columns = [fc for fc in feature_columns if isinstance(fc, DenseFeat)]
+    if dense_columns and not support_dense:
+        raise ValueError(f"DenseFeat is not supported in dnn_feature_columns of this model: "
+                         f"{[fc.name for fc in dense_columns]}")
+    embedded = lookup_embeddings(features, feature_columns, l2_reg, seed, prefix, seq_mask_zero,
+                                 fuse, default_initializer)
+    varlen = [fc for fc in feature_columns if isinstance(fc, VarLenSparseFeat)]
+    pooled = pool_varlen(embedded, features, varlen)
+    grouped = OrderedDict()
+    for fc in feature_columns:
+        if isinstance(fc, (SparseFeat, VarLenSparseFeat)):
+            grouped.setdefault(fc.group_name, []).append(pooled.get(fc.name, embedded[fc.name]))
+    dense_values = get_dense_input(features, feature_columns)
+    if support_group:
+        return grouped, dense_values
+    return [e for group in grouped.values() for e in group], dense_values
+
+
+def get_linear_logit(features, feature_columns, units=1, use_bias=False, seed=1024,
+                     prefix="linear", l2_reg=0, fuse=True):
+    """The wide part: [B, units] = sum of per-id weights + dense @ kernel (+ bias).
+
+    Each sparse column gets a zero-initialised weight table of width `units` (so MLR's regions
+    share one gather instead of one table per unit).
+    """
+    linear_columns = []
+    for fc in feature_columns:
+        if isinstance(fc, SparseFeat):
+            linear_columns.append(fc._replace(embedding_dim=units, embeddings_initializer=None,
+                                              embedding_name=prefix + "_" + fc.embedding_name))
+        elif isinstance(fc, VarLenSparseFeat):
+            linear_columns.append(fc._replace(sparsefeat=fc.sparsefeat._replace(
+                embedding_dim=units, embeddings_initializer=None,
+                embedding_name=prefix + "_" + fc.embedding_name)))
+        else:
+            linear_columns.append(fc)
+    sparse, dense = input_from_feature_columns(features, linear_columns, l2_reg, seed,
+                                               prefix=prefix + "_", fuse=fuse,
+                                               default_initializer=LINEAR_EMBEDDINGS_INITIALIZER)
+    sparse_input = concat_func(sparse, axis=1) if sparse else None
+    dense_input = concat_func(dense) if dense else None
+    linear = lambda mode: Linear(l2_reg, mode=mode, use_bias=use_bias, seed=seed, units=units)
+    if sparse_input is not None and dense_input is not None:
+        return linear(2)([sparse_input, dense_input])
+    if sparse_input is not None:
+        return linear(0)(sparse_input)
+    if dense_input is not None:
+        return linear(1)(dense_input)
+    return keras.layers.Lambda(lambda x: tf.zeros((tf.shape(x)[0], units)))(
+        list(features.values())[0])

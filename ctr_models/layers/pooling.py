@@ -1,0 +1,5 @@
+"""pooling layers."""
+import tensorflow as tf
+import tf_keras as keras
+
+__all__ = []

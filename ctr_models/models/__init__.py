@@ -1,0 +1,39 @@
+"""The model zoo. Models are imported lazily: ``from ctr_models.models import DeepFM`` imports
+only deepfm.py. ``MODEL_NAMES`` lists every registered model; ``get_model_fn(name)`` resolves a
+name case-insensitively (used by the pipeline's ``--model``)."""
+import importlib
+
+# model name -> module in this package
+_REGISTRY = {
+    "AFM": "afm", "AutoInt": "autoint", "CCPM": "ccpm", "DCN": "dcn", "DCNMix": "dcnmix",
+    "DeepFEFM": "deepfefm", "DeepFM": "deepfm", "DIFM": "difm", "EDCN": "edcn", "FGCNN": "fgcnn",
+    "FiBiNET": "fibinet", "FLEN": "flen", "FNN": "fnn", "FwFM": "fwfm", "IFM": "ifm",
+    "MLR": "mlr", "NFM": "nfm", "ONN": "onn", "PNN": "pnn", "WDL": "wdl", "xDeepFM": "xdeepfm",
+}
+
+
+def _available():
+    import pkgutil
+    present = {m.name for m in pkgutil.iter_modules(__path__)}
+    return {name: module for name, module in _REGISTRY.items() if module in present}
+
+
+MODEL_NAMES = tuple(sorted(_available(), key=str.lower))
+
+
+def get_model_fn(name):
+    """The model constructor registered as `name` (case-insensitive)."""
+    by_lower = {n.lower(): n for n in _available()}
+    key = by_lower.get(str(name).lower())
+    if key is None:
+        raise ValueError(f"Unknown model {name!r}; registered models: {', '.join(MODEL_NAMES)}")
+    return getattr(importlib.import_module(f".{_REGISTRY[key]}", __name__), key)
+
+
+def __getattr__(name):
+    if name in _REGISTRY:
+        return get_model_fn(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["MODEL_NAMES", "get_model_fn"] + list(_REGISTRY)
