@@ -1,0 +1,140 @@
+"""tf.Transform preprocessing_fn driven by the dataset spec.
+
+Analysis is fused so its cost does not grow with the number of features: one `tft.vocabulary`
+per vocab_group over field-qualified tokens ("C1=05db9164") of all its features, and one
+elementwise `tft.scale_to_0_1` over the stacked dense features. The id layout (padding, per-feature
+OOV ids, vocabulary ids) is documented in components/dataset_spec.py. The same graph runs at
+serving time inside the exported model, so training and serving cannot drift apart.
+"""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
+
+from ctr_models.hashing import hash_bucket_ids  # noqa: E402
+from components.dataset_spec import MultiValueSpec, spec_from_config  # noqa: E402
+
+
+def vocabulary_name(group):
+    return f"vocab_{group}"
+
+
+def _first_value(x, default):
+    """Any raw column (Tensor [B] or [B, 1], SparseTensor/RaggedTensor with <= 1 value per row)
+    -> Tensor [B]; rows without a value get `default`."""
+    if isinstance(x, tf.RaggedTensor):
+        x = x.to_sparse()
+    if isinstance(x, tf.SparseTensor):
+        x = tft.sparse_tensor_to_dense_with_shape(x, [None, 1], default_value=default)
+    if x.shape.rank == 2:
+        x = x[:, 0]
+    return x
+
+
+def _as_strings(x):
+    if x.dtype == tf.string:
+        return x
+    if x.dtype.is_floating:
+        return tf.strings.as_string(x, shortest=True)
+    return tf.strings.as_string(x)
+
+
+def _missing_default(x):
+    if x.dtype == tf.string:
+        return ""
+    return 0.0 if x.dtype.is_floating else 0
+
+
+def _raw_strings(inputs, name):
+    """Raw categorical column -> string Tensor [B]; a missing value is ''."""
+    x = inputs[name]
+    return _as_strings(_first_value(x, _missing_default(x)))
+
+
+def _raw_float(inputs, name, fill_value):
+    """Raw numeric column -> float32 [B]; missing and NaN -> fill_value."""
+    x = inputs[name]
+    if isinstance(x, (tf.SparseTensor, tf.RaggedTensor)):
+        x = _first_value(tf.cast(x, tf.float32) if isinstance(x, tf.RaggedTensor) else
+                         tf.SparseTensor(x.indices, tf.cast(x.values, tf.float32), x.dense_shape),
+                         float("nan"))
+    else:
+        x = tf.cast(_first_value(x, 0), tf.float32)
+    return tf.where(tf.math.is_nan(x), tf.fill(tf.shape(x), float(fill_value)), x)
+
+
+def _values(inputs, feature):
+    """The values of a feature as a string RaggedTensor [B, None] (empty values dropped)."""
+    raw = _raw_strings(inputs, feature.name)
+    if isinstance(feature, MultiValueSpec):
+        values = tf.strings.split(raw, sep=feature.separator)
+        return tf.ragged.boolean_mask(values, tf.not_equal(values, ""))
+    return tf.RaggedTensor.from_tensor(tf.expand_dims(raw, 1))
+
+
+def _fixed_width(ids, feature):
+    """Ragged ids -> [B, max_length] int64, 0-padded, keeping the first or last values."""
+    width = feature.max_length
+    ids = ids[:, -width:] if feature.keep == "last" else ids[:, :width]
+    return ids.to_tensor(default_value=0, shape=[None, width])
+
+
+def _finish(ids, feature):
+    if isinstance(feature, MultiValueSpec):
+        return _fixed_width(ids, feature)
+    return ids.to_tensor(default_value=0, shape=[None, 1])
+
+
+def preprocessing_fn(inputs, custom_config):
+    spec = spec_from_config(custom_config["spec"])
+    outputs = {}
+
+    for label in spec.labels:
+        y = _raw_float(inputs, label.column, float("nan"))
+        if label.binary_threshold is not None:
+            y = tf.cast(y >= label.binary_threshold, tf.float32)
+        outputs[label.name] = tf.expand_dims(y, 1)
+
+    if spec.dense:
+        stacked = tf.stack([_raw_float(inputs, f.name, f.fill_value) for f in spec.dense], axis=1)
+        log_mask = tf.constant([f.log for f in spec.dense])
+        logged = tf.sign(stacked) * tf.math.log1p(tf.abs(stacked))
+        stacked = tf.where(log_mask[tf.newaxis, :], logged, stacked)
+        scaled = tf.clip_by_value(tft.scale_to_0_1(stacked, elementwise=True), 0.0, 1.0)
+        for i, f in enumerate(spec.dense):
+            outputs[f.name] = scaled[:, i:i + 1]
+
+    for group, members in spec.vocab_groups().items():
+        tokens = {f.name: _tokens(inputs, f, spec) for f in members}
+        first = members[0]
+        vocab = tft.vocabulary(tf.concat(list(tokens.values()), axis=1),
+                               frequency_threshold=first.frequency_threshold, top_k=first.top_k,
+                               vocab_filename=vocabulary_name(group))
+        oov_ids = {f.name: 1 + i for i, f in enumerate(members)}
+        first_token_id = 1 + len(members)
+        borrowers = [f for f in spec.multi_value if f.vocab_of in oov_ids]
+        for f in members + borrowers:
+            toks = tokens[f.name] if f.name in tokens else _tokens(inputs, f, spec)
+            oov_id = oov_ids[getattr(f, "vocab_of", None) or f.name]
+            looked_up = tft.apply_vocabulary(toks, vocab, default_value=-1)
+            ids = tf.ragged.map_flat_values(
+                lambda v, oov=oov_id: tf.where(v >= 0, v + first_token_id,
+                                               tf.fill(tf.shape(v), tf.cast(oov, v.dtype))),
+                looked_up)
+            outputs[f.name] = _finish(ids, f)
+
+    for f in spec.categorical():
+        if f.encoding == "hash":
+            # a missing single value is '' and hashes to 0, like padding
+            ids = hash_bucket_ids(_values(inputs, f), f.hash_buckets, mask_zero=True)
+            outputs[f.name] = _finish(ids, f)
+    return outputs
+
+
+def _tokens(inputs, feature, spec):
+    """'<field>=<value>' tokens, RaggedTensor [B, None]."""
+    prefix = spec.token_prefix(feature)
+    return tf.ragged.map_flat_values(lambda v: tf.strings.join([prefix, v]),
+                                     _values(inputs, feature))
