@@ -6,6 +6,7 @@ A model is described by lists of columns:
 - ``DenseFeat``: a float vector [B, dimension]
 Columns sharing ``embedding_name`` share one embedding table.
 """
+import numbers
 from collections import OrderedDict, namedtuple
 
 import tf_keras as keras
@@ -14,6 +15,10 @@ DEFAULT_GROUP_NAME = "default_group"
 
 __all__ = ["SparseFeat", "DenseFeat", "VarLenSparseFeat", "DEFAULT_GROUP_NAME",
            "get_feature_names", "build_input_features", "auto_embedding_dim"]
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def auto_embedding_dim(vocabulary_size):
@@ -27,9 +32,10 @@ class SparseFeat(namedtuple("SparseFeat", [
     """A single-valued categorical feature.
 
     ``use_hash=True`` hashes the raw (string) input into ``vocabulary_size`` buckets in-graph;
-    ``vocabulary_path`` names a CSV of ``key,id`` rows (ids in [1, vocabulary_size)); keys not
-    in it map to 0. ``embeddings_initializer=None`` means the library default,
-    RandomNormal(stddev=1e-4, seed=2020).
+    ``vocabulary_path`` names a CSV of ``id,key`` rows (as DeepCTR: ids in [1, vocabulary_size),
+    e.g. ``2,18`` maps key "18" to id 2); keys not in it map to 0.
+    ``embeddings_initializer=None`` means the library default, RandomNormal(stddev=1e-4,
+    seed=2020). A NumPy integer ``vocabulary_size`` / ``embedding_dim`` is accepted.
     """
     __slots__ = ()
 
@@ -38,12 +44,16 @@ class SparseFeat(namedtuple("SparseFeat", [
                 group_name=DEFAULT_GROUP_NAME, trainable=True):
         if embedding_name is None:
             embedding_name = name
-        if embedding_dim == "auto":
-            embedding_dim = auto_embedding_dim(vocabulary_size)
-        if not isinstance(vocabulary_size, int) or vocabulary_size < 1:
+        # NumPy integers (e.g. ``df[col].max() + 1``, as DeepCTR's examples write) are accepted.
+        if not _is_int(vocabulary_size) or vocabulary_size < 1:
             raise ValueError(f"SparseFeat {name!r}: vocabulary_size must be a positive int, "
                              f"got {vocabulary_size!r}")
-        if not isinstance(embedding_dim, int) or embedding_dim < 1:
+        vocabulary_size = int(vocabulary_size)
+        if isinstance(embedding_dim, str) and embedding_dim == "auto":
+            embedding_dim = auto_embedding_dim(vocabulary_size)
+        if _is_int(embedding_dim):
+            embedding_dim = int(embedding_dim)
+        if not _is_int(embedding_dim) or embedding_dim < 1:
             raise ValueError(f"SparseFeat {name!r}: embedding_dim must be a positive int or 'auto', "
                              f"got {embedding_dim!r}")
         return super().__new__(cls, name, vocabulary_size, embedding_dim, use_hash, vocabulary_path,
@@ -107,6 +117,8 @@ def build_input_features(feature_columns, prefix=""):
     """OrderedDict name -> keras.Input for every column (and its length/weight inputs)."""
     features = OrderedDict()
     for fc in feature_columns:
+        if not isinstance(fc, (SparseFeat, DenseFeat, VarLenSparseFeat)):
+            raise TypeError(f"Invalid feature column type, got {type(fc).__name__}: {fc!r}")
         if fc.name in features:
             continue
         if isinstance(fc, SparseFeat):

@@ -33,13 +33,13 @@ def _check_shared_tables(columns):
     return tables
 
 
-def _ids_for(fc, features, seq_mask_zero):
+def _ids_for(fc, features, seq_mask_zero, prefix=""):
     """The int id tensor of a column, hashing raw keys in-graph when the column asks for it."""
     x = features[fc.name]
     if fc.use_hash or fc.vocabulary_path:
         mask_zero = isinstance(fc, VarLenSparseFeat) and seq_mask_zero
         x = Hash(fc.vocabulary_size, mask_zero=mask_zero, vocabulary_path=fc.vocabulary_path,
-                 name=f"hash_{fc.name}")(x)
+                 name=f"{prefix}hash_{fc.name}")(x)
     return x
 
 
@@ -56,11 +56,17 @@ def lookup_embeddings(features, feature_columns, l2_reg=1e-5, seed=1024, prefix=
     if not columns:
         return OrderedDict()
     _check_shared_tables(columns)
+    # A table's initializer: the first one given by any column that reads it (so a pretrained
+    # "item" table shared with a "hist_item" column that names no initializer stays one table).
+    table_initializer = {}
+    for fc in columns:
+        if table_initializer.get(fc.embedding_name) is None:
+            table_initializer[fc.embedding_name] = fc.embeddings_initializer
     # Group tables into physical variables: tables with the default initializer fuse by
     # (dim, trainable); a custom initializer (e.g. pretrained weights) keeps its own variable.
     groups = OrderedDict()
     for fc in columns:
-        if fuse and fc.embeddings_initializer is None:
+        if fuse and table_initializer[fc.embedding_name] is None:
             key = ("fused", fc.embedding_dim, bool(fc.trainable))
         else:
             key = ("table", fc.embedding_name)
@@ -71,7 +77,7 @@ def lookup_embeddings(features, feature_columns, l2_reg=1e-5, seed=1024, prefix=
     for key, group in groups.items():
         table_names = list(group["tables"])
         first = group["tables"][table_names[0]]
-        initializer = first.embeddings_initializer
+        initializer = table_initializer[first.embedding_name]
         if initializer is None:
             initializer = dict(default_initializer)
             if "seed" in initializer.get("config", {}):
@@ -86,19 +92,20 @@ def lookup_embeddings(features, feature_columns, l2_reg=1e-5, seed=1024, prefix=
                              for fc in group["columns"]],
             embeddings_initializer=initializer, l2_reg=l2_reg, table_names=table_names,
             trainable=bool(first.trainable), name=name)
-        embedded = layer([_ids_for(fc, features, seq_mask_zero) for fc in group["columns"]])
+        embedded = layer([_ids_for(fc, features, seq_mask_zero, prefix)
+                          for fc in group["columns"]])
         out.update(zip([fc.name for fc in group["columns"]], embedded))
     return OrderedDict((fc.name, out[fc.name]) for fc in columns)
 
 
-def get_dense_input(features, feature_columns):
+def get_dense_input(features, feature_columns, prefix=""):
     """[B, dimension] tensors of the DenseFeats, with their transform_fn applied."""
     values = []
     for fc in feature_columns:
         if isinstance(fc, DenseFeat):
             x = features[fc.name]
             if fc.transform_fn is not None:
-                x = keras.layers.Lambda(fc.transform_fn, name=f"transform_{fc.name}")(x)
+                x = keras.layers.Lambda(fc.transform_fn, name=f"{prefix}transform_{fc.name}")(x)
             values.append(x)
     return values
 
@@ -142,7 +149,7 @@ def input_from_feature_columns(features, feature_columns, l2_reg, seed, prefix="
     for fc in feature_columns:
         if isinstance(fc, (SparseFeat, VarLenSparseFeat)):
             grouped.setdefault(fc.group_name, []).append(pooled.get(fc.name, embedded[fc.name]))
-    dense_values = get_dense_input(features, feature_columns)
+    dense_values = get_dense_input(features, feature_columns, prefix)
     if support_group:
         return grouped, dense_values
     return [e for group in grouped.values() for e in group], dense_values
