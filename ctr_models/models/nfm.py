@@ -1,0 +1,39 @@
+"""NFM (He & Chua, 2017, "Neural Factorization Machines"): Bi-Interaction pooling of the field
+embeddings, then a DNN, plus a linear part.
+
+    inputs ─┬─ linear logit ─────────────────────────────────────────────────────┐
+            └─ embeddings ─ BiInteractionPooling ─ (dropout) ─┐                  │
+               dense values ──────────────────────────────────┴─ DNN ─ Dense(1) ─┴─ + ─ Prediction
+"""
+import tf_keras as keras
+
+from ..inputs import get_linear_logit, input_from_feature_columns
+from ..layers.interaction import BiInteractionPooling
+from ..layers.utils import combined_dnn_input, concat_func
+from .base import (add_func, build_features, check_equal_dims, check_task, dnn_logit,
+                   logit_dense, output_model, sparse_columns)
+
+
+def NFM(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128, 64),
+        l2_reg_embedding=1e-5, l2_reg_linear=1e-5, l2_reg_dnn=0, seed=1024, bi_dropout=0,
+        dnn_dropout=0, dnn_activation="relu", task="binary"):
+    """NFM. `bi_dropout` drops Bi-Interaction outputs while training. An empty
+    `dnn_hidden_units` is the paper's NFM-0: the pooled vector is projected straight to a logit."""
+    check_task(task, "NFM")
+    if not sparse_columns(dnn_feature_columns):
+        raise ValueError("NFM needs at least one SparseFeat/VarLenSparseFeat in "
+                         "dnn_feature_columns (Bi-Interaction pooling)")
+    check_equal_dims(dnn_feature_columns, "NFM", "Bi-Interaction pooling")
+    features = build_features(linear_feature_columns, dnn_feature_columns)
+    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
+                                    l2_reg=l2_reg_linear)
+    sparse_embeddings, dense_values = input_from_feature_columns(
+        features, dnn_feature_columns, l2_reg_embedding, seed)
+    bi_out = BiInteractionPooling()(concat_func(sparse_embeddings, axis=1))
+    if bi_dropout:
+        bi_out = keras.layers.Dropout(bi_dropout, seed=seed)(bi_out)
+    dnn_input = combined_dnn_input([bi_out], dense_values)
+    deep_logit = (dnn_logit(dnn_input, dnn_hidden_units, dnn_activation, l2_reg_dnn,
+                            dnn_dropout, False, seed)
+                  if dnn_hidden_units else logit_dense(dnn_input, seed))
+    return output_model(features, add_func([linear_logit, deep_logit]), task, "NFM")

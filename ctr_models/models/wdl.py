@@ -1,0 +1,25 @@
+"""Wide & Deep (Cheng et al., 2016): a linear (wide) model plus a DNN over embeddings.
+
+    sparse/dense inputs ─┬─ linear logit (wide) ─────────────────┐
+                         └─ embeddings + dense ─ DNN ─ Dense(1) ─┴─ + ─ PredictionLayer
+"""
+from ..inputs import get_linear_logit, input_from_feature_columns
+from ..layers.utils import combined_dnn_input
+from .base import add_func, build_features, check_task, dnn_logit, output_model
+
+
+def WDL(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128, 64),
+        l2_reg_linear=1e-5, l2_reg_embedding=1e-5, l2_reg_dnn=0, seed=1024, dnn_dropout=0,
+        dnn_activation="relu", task="binary"):
+    """Wide & Deep. An empty `dnn_hidden_units` leaves the wide (linear) part only."""
+    check_task(task, "WDL")
+    features = build_features(linear_feature_columns, dnn_feature_columns)
+    logits = [get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
+                               l2_reg=l2_reg_linear)]
+    if dnn_hidden_units:
+        sparse_embeddings, dense_values = input_from_feature_columns(
+            features, dnn_feature_columns, l2_reg_embedding, seed)
+        logits.append(dnn_logit(combined_dnn_input(sparse_embeddings, dense_values),
+                                dnn_hidden_units, dnn_activation, l2_reg_dnn, dnn_dropout,
+                                False, seed))
+    return output_model(features, add_func(logits), task, "WDL")

@@ -1,0 +1,42 @@
+"""xDeepFM (Lian et al., 2018, "xDeepFM: Combining Explicit and Implicit Feature Interactions"):
+linear part + Compressed Interaction Network + DNN.
+
+    sparse/dense inputs ─┬─ linear logit ───────────────────────┐
+                         └─ embeddings ─┬─ CIN ─ Dense(1) ──────┤
+                            dense ──────┴─ DNN ─ Dense(1) ──────┴─ + ─ PredictionLayer
+"""
+from ..inputs import get_linear_logit, input_from_feature_columns
+from ..layers.interaction import CIN
+from ..layers.utils import combined_dnn_input, concat_func
+from .base import (add_func, build_features, check_equal_dims, check_task, dnn_logit,
+                   logit_dense, output_model, sparse_columns)
+
+
+def xDeepFM(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128, 64),
+            cin_layer_size=(128, 128,), cin_split_half=True, cin_activation="relu",
+            l2_reg_linear=1e-5, l2_reg_embedding=1e-5, l2_reg_dnn=0, l2_reg_cin=0, seed=1024,
+            dnn_dropout=0, dnn_activation="relu", dnn_use_bn=False, task="binary"):
+    """xDeepFM. An empty `cin_layer_size` drops the CIN (and with it the equal-dims
+    requirement); an empty `dnn_hidden_units` drops the DNN; at least one must remain."""
+    check_task(task, "xDeepFM")
+    if not cin_layer_size and not dnn_hidden_units:
+        raise ValueError("xDeepFM needs a non-empty cin_layer_size or dnn_hidden_units")
+    cin = None
+    if cin_layer_size:
+        cin = CIN(cin_layer_size, cin_activation, cin_split_half, l2_reg_cin, seed)
+        if not sparse_columns(dnn_feature_columns):
+            raise ValueError("xDeepFM's CIN needs at least one SparseFeat/VarLenSparseFeat in "
+                             "dnn_feature_columns (or pass cin_layer_size=())")
+        check_equal_dims(dnn_feature_columns, "xDeepFM", "CIN; pass cin_layer_size=() to drop it")
+    features = build_features(linear_feature_columns, dnn_feature_columns)
+    logits = [get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
+                               l2_reg=l2_reg_linear)]
+    sparse_embeddings, dense_values = input_from_feature_columns(
+        features, dnn_feature_columns, l2_reg_embedding, seed)
+    if cin is not None:
+        logits.append(logit_dense(cin(concat_func(sparse_embeddings, axis=1)), seed))
+    if dnn_hidden_units:
+        logits.append(dnn_logit(combined_dnn_input(sparse_embeddings, dense_values),
+                                dnn_hidden_units, dnn_activation, l2_reg_dnn, dnn_dropout,
+                                dnn_use_bn, seed))
+    return output_model(features, add_func(logits), task, "xDeepFM")
