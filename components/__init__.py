@@ -1,0 +1,6 @@
+"""TFX module code: dataset specs, preprocessing_fn, run_fn and custom components.
+
+Keras 2 (tf_keras) must be selected before TensorFlow is imported."""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")

@@ -5,6 +5,7 @@ Example (data/specs/criteo.yaml)::
 
     name: criteo
     format: csv                      # csv | tfrecord
+    sample: criteo_2k.csv            # bundled data under data/samples, used when no data is given
     labels:
       - {name: label, column: label, task: binary}       # or task: regression;
                                                          # binary_threshold: 4 -> column >= 4
@@ -114,6 +115,7 @@ class DatasetSpec:
     evaluation: EvaluationSpec
     format: str = "csv"
     split: tuple = (("train", 9), ("eval", 1))
+    sample: Optional[str] = None  # bundled sample file under data/samples (the default data)
     source: str = "<dict>"
 
     # -- derived views ---------------------------------------------------------------------
@@ -191,7 +193,7 @@ def _build(cls, entry, defaults, source, section):
 def _parse(raw, source):
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: the spec must be a mapping")
-    known = {"name", "description", "format", "labels", "dense_defaults", "dense",
+    known = {"name", "description", "format", "sample", "labels", "dense_defaults", "dense",
              "sparse_defaults", "sparse", "multi_value_defaults", "multi_value", "slices",
              "evaluation", "split"}
     unknown = sorted(set(raw) - known)
@@ -226,7 +228,8 @@ def _parse(raw, source):
         raise _err(source, "split", f"must map train and eval to positive ints, got {split!r}")
     spec = DatasetSpec(name=name, labels=labels, dense=dense, sparse=sparse, multi_value=multi,
                        evaluation=evaluation, format=raw.get("format", "csv"),
-                       split=(("train", split["train"]), ("eval", split["eval"])), source=source)
+                       split=(("train", split["train"]), ("eval", split["eval"])),
+                       sample=raw.get("sample"), source=source)
     _validate(spec)
     return spec
 

@@ -1,0 +1,6 @@
+"""Pipeline definition, runners, reports and the CLI.
+
+Keras 2 (tf_keras) must be selected before TensorFlow is imported."""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")

@@ -2,6 +2,8 @@
 import tensorflow as tf
 import tf_keras as keras
 
+from ..hashing import hash_bucket_ids
+
 __all__ = ["NoMask", "Hash", "Linear", "concat_func", "reduce_sum", "combined_dnn_input"]
 
 
@@ -45,12 +47,7 @@ class Hash(keras.layers.Layer):
             x = tf.strings.as_string(x)
         if self.vocabulary_path:
             return tf.cast(self.hash_table.lookup(x), tf.int32)
-        if self.mask_zero:
-            ids = tf.strings.to_hash_bucket_fast(x, self.num_buckets - 1) + 1
-            is_pad = tf.logical_or(tf.equal(x, "0"), tf.equal(x, ""))
-            ids = tf.where(is_pad, tf.zeros_like(ids), ids)
-        else:
-            ids = tf.strings.to_hash_bucket_fast(x, self.num_buckets)
+        ids = hash_bucket_ids(x, self.num_buckets, self.mask_zero)
         return tf.cast(ids, tf.int32)
 
     def compute_output_shape(self, input_shape):

@@ -1,0 +1,147 @@
+"""TFX Trainer module: `run_fn` builds the configured ctr_models model, trains it under a
+tf.distribute strategy and exports a SavedModel that scores raw tf.Examples.
+
+custom_config keys: spec (dict), model (name), model_args (dict), strategy
+('default' | 'mirrored' | 'multi_worker' | 'one_device'), batch_size, learning_rate, epochs.
+"""
+import json
+import logging
+import os
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
+import tf_keras as keras  # noqa: E402
+from tfx_bsl.public import tfxio  # noqa: E402
+
+from components.dataset_spec import spec_from_config  # noqa: E402
+from components.model_builder import build_model, feature_columns, vocabulary_sizes  # noqa: E402
+
+SERVING_OUTPUT = "prediction"
+
+
+def make_strategy(name):
+    if name in (None, "default"):
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy("/cpu:0")
+    raise ValueError(f"Unknown strategy {name!r}: use default, mirrored, multi_worker or one_device")
+
+
+def _is_chief(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    return resolver.task_type in (None, "chief") or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def make_dataset(file_pattern, data_accessor, tft_output, spec, batch_size, input_names,
+                 shuffle=True):
+    """Batches of (features, label) from transformed examples; several labels -> a dict."""
+    dataset = data_accessor.tf_dataset_factory(
+        file_pattern, tfxio.TensorFlowDatasetOptions(batch_size=batch_size, shuffle=shuffle),
+        tft_output.transformed_metadata.schema)
+    labels = spec.label_names
+
+    def split(features):
+        x = {name: features[name] for name in input_names}
+        y = [features[name] for name in labels]
+        return x, (y[0] if len(y) == 1 else dict(zip(labels, y)))
+
+    return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def compile_model(model, spec, learning_rate):
+    losses, metrics = {}, {}
+    for label in spec.labels:
+        if label.task == "binary":
+            losses[label.name] = "binary_crossentropy"
+            metrics[label.name] = [keras.metrics.AUC(name="auc"),
+                                   keras.metrics.BinaryCrossentropy(name="logloss")]
+        else:
+            losses[label.name] = "mse"
+            metrics[label.name] = [keras.metrics.MeanSquaredError(name="mse"),
+                                   keras.metrics.MeanAbsoluteError(name="mae")]
+    if len(spec.labels) == 1:
+        losses, metrics = losses[spec.label_names[0]], metrics[spec.label_names[0]]
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses, metrics=metrics)
+
+
+def _outputs(model_output, spec):
+    if len(spec.labels) == 1:
+        return {SERVING_OUTPUT: model_output}
+    return dict(zip(spec.label_names, model_output))
+
+
+def make_signatures(model, tft_output, spec):
+    """serving_default: serialized raw tf.Examples -> predictions (Transform inside);
+    transform_features: serialized raw tf.Examples -> transformed labels, for TFMA. Only the labels
+    are returned so that TFMA slices by the raw feature values ("C6=fbad5c96"), not by ids."""
+    model.tft_layer = tft_output.transform_features_layer()
+    input_names = [i.name for i in model.inputs]
+    label_columns = {label.column for label in spec.labels}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(serialized):
+        raw_spec = {k: v for k, v in tft_output.raw_feature_spec().items()
+                    if k not in label_columns}
+        transformed = model.tft_layer(tf.io.parse_example(serialized, raw_spec))
+        return _outputs(model({name: transformed[name] for name in input_names}), spec)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform_features(serialized):
+        parsed = tf.io.parse_example(serialized, tft_output.raw_feature_spec())
+        transformed = model.tft_layer(parsed)
+        return {name: transformed[name] for name in spec.label_names}
+
+    return {"serving_default": serve.get_concrete_function(),
+            "transform_features": transform_features.get_concrete_function()}
+
+
+def run_fn(fn_args):
+    config = fn_args.custom_config or {}
+    spec = spec_from_config(config["spec"])
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    strategy = make_strategy(config.get("strategy", "default"))
+    batch_size = int(config.get("batch_size", 1024)) * strategy.num_replicas_in_sync
+    epochs = max(1, int(config.get("epochs", 1)))
+
+    with strategy.scope():
+        linear, dnn = feature_columns(spec, vocabulary_sizes(spec, tft_output))
+        model = build_model(config["model"], spec, linear, dnn, config.get("model_args"))
+        compile_model(model, spec, float(config.get("learning_rate", 1e-3)))
+    input_names = [i.name for i in model.inputs]
+    train = make_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, spec, batch_size,
+                         input_names)
+    evaluation = make_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, spec,
+                              batch_size, input_names, shuffle=False)
+    steps_per_epoch = max(1, fn_args.train_steps // epochs)
+    start = time.time()
+    history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                        validation_data=evaluation, validation_steps=fn_args.eval_steps,
+                        verbose=2)
+    seconds = time.time() - start
+    summary = {"model": config["model"], "model_args": config.get("model_args", {}),
+               "strategy": config.get("strategy", "default"), "replicas":
+               strategy.num_replicas_in_sync, "train_steps": steps_per_epoch * epochs,
+               "batch_size": batch_size, "train_seconds": round(seconds, 2),
+               "examples_per_second": round(steps_per_epoch * epochs * batch_size / seconds, 1),
+               "parameters": int(model.count_params()),
+               "history": {k: [float(v) for v in vals] for k, vals in history.history.items()}}
+    logging.info("Training summary: %s", summary)
+
+    export_dir = fn_args.serving_model_dir
+    if not _is_chief(strategy):  # every worker must save, only the chief's copy is kept
+        export_dir = os.path.join(fn_args.model_run_dir, f"worker_tmp_{time.time_ns()}")
+    model.save(export_dir, save_format="tf", signatures=make_signatures(model, tft_output, spec))
+    os.makedirs(fn_args.model_run_dir, exist_ok=True)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training_summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)

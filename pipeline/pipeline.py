@@ -1,0 +1,190 @@
+"""The TFX pipeline: ExampleGen -> StatisticsGen -> SchemaGen -> CurateSchema -> ExampleValidator
+-> Transform -> Trainer -> (latest blessed model) -> Evaluator -> Pusher, all driven by one
+dataset spec and one model config."""
+import dataclasses
+import json
+import os
+from typing import Dict, List, Optional
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow_model_analysis as tfma  # noqa: E402
+from tfx import v1 as tfx  # noqa: E402
+
+from components.dataset_spec import DatasetSpec  # noqa: E402
+from components.schema import CurateSchema  # noqa: E402
+
+PREPROCESSING_FN = "components.transform.preprocessing_fn"
+RUN_FN = "components.trainer.run_fn"
+
+
+@dataclasses.dataclass
+class RunPaths:
+    """Everything one pipeline root holds: artefacts, the MLMD store and pushed models."""
+    root: str
+
+    @property
+    def pipeline_root(self):
+        return os.path.join(self.root, "pipeline_root")
+
+    @property
+    def metadata_path(self):
+        return os.path.join(self.root, "metadata.sqlite")
+
+    @property
+    def serving_dir(self):
+        return os.path.join(self.root, "serving")
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    model: str = "DeepFM"
+    model_args: Dict = dataclasses.field(default_factory=dict)
+    train_steps: int = 1000
+    eval_steps: int = 100
+    batch_size: int = 1024
+    learning_rate: float = 1e-3
+    epochs: int = 1
+    strategy: str = "default"
+
+    def custom_config(self, spec):
+        return {"spec": spec.to_dict(), "model": self.model, "model_args": self.model_args,
+                "batch_size": self.batch_size, "learning_rate": self.learning_rate,
+                "epochs": self.epochs, "strategy": self.strategy,
+                "code_version": code_version()}
+
+
+# Source files whose code runs inside each component (the cache key must change with them,
+# because run_fn and preprocessing_fn are referenced by import path, not packaged).
+TRANSFORM_SOURCES = ("components/transform.py", "components/dataset_spec.py", "ctr_models/hashing.py")
+TRAINER_SOURCES = ("components", "ctr_models")
+
+
+def code_version(sources=TRAINER_SOURCES):
+    """Fingerprint of the Python sources under `sources` (files or folders, repo-relative)."""
+    import hashlib
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    files = []
+    for source in sources:
+        path = os.path.join(here, source)
+        if os.path.isfile(path):
+            files.append(path)
+        for dirpath, _, names in os.walk(path):
+            files += [os.path.join(dirpath, n) for n in names if n.endswith(".py")]
+    digest = hashlib.sha256()
+    for path in sorted(set(files)):
+        with open(path, "rb") as f:
+            digest.update(os.path.relpath(path, here).encode() + b"\0" + f.read())
+    return digest.hexdigest()[:16]
+
+
+def eval_config(spec: DatasetSpec) -> tfma.EvalConfig:
+    """TFMA config from the spec: metrics per label, slices, and the blessing thresholds."""
+    metrics_specs = []
+    single = len(spec.labels) == 1
+    for label in spec.labels:
+        if label.task == "binary":
+            auc_threshold = tfma.MetricThreshold(
+                value_threshold=tfma.GenericValueThreshold(
+                    lower_bound={"value": spec.evaluation.auc_threshold}),
+                change_threshold=tfma.GenericChangeThreshold(
+                    direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                    absolute={"value": spec.evaluation.auc_change_threshold}))
+            metrics = [tfma.MetricConfig(class_name="AUC", threshold=auc_threshold),
+                       tfma.MetricConfig(class_name="BinaryCrossentropy"),
+                       tfma.MetricConfig(class_name="Calibration"),
+                       tfma.MetricConfig(class_name="MeanLabel"),
+                       tfma.MetricConfig(class_name="MeanPrediction")]
+        else:
+            metrics = [tfma.MetricConfig(class_name="MeanSquaredError"),
+                       tfma.MetricConfig(class_name="MeanAbsoluteError"),
+                       tfma.MetricConfig(class_name="MeanLabel"),
+                       tfma.MetricConfig(class_name="MeanPrediction")]
+        metrics.append(tfma.MetricConfig(class_name="ExampleCount"))
+        metrics_specs.append(tfma.MetricsSpec(
+            metrics=metrics, output_names=[] if single else [label.name]))
+    model_spec = tfma.ModelSpec(signature_name="serving_default",
+                                preprocessing_function_names=["transform_features"])
+    if single:
+        model_spec.label_key = spec.labels[0].name
+    else:
+        model_spec.label_keys.update({label.name: label.name for label in spec.labels})
+    slicing = [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[s])
+                                      for s in spec.evaluation.slices]
+    return tfma.EvalConfig(model_specs=[model_spec], metrics_specs=metrics_specs,
+                           slicing_specs=slicing)
+
+
+def _example_gen(spec: DatasetSpec, data_root: str, input_pattern: str):
+    input_config = tfx.proto.Input(splits=[
+        tfx.proto.Input.Split(name="single_split", pattern=input_pattern)])
+    output = tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
+        tfx.proto.SplitConfig.Split(name=name, hash_buckets=buckets)
+        for name, buckets in spec.split]))
+    if spec.format == "tfrecord":
+        return tfx.components.ImportExampleGen(input_base=data_root, input_config=input_config,
+                                               output_config=output)
+    return tfx.components.CsvExampleGen(input_base=data_root, input_config=input_config,
+                                        output_config=output)
+
+
+def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
+                    training: TrainingConfig, input_pattern: str = "*",
+                    enable_cache: bool = True,
+                    beam_pipeline_args: Optional[List[str]] = None,
+                    pipeline_name: Optional[str] = None,
+                    metadata_connection_config=None) -> tfx.dsl.Pipeline:
+    """The whole pipeline for `spec` reading `data_root`, writing under `paths`."""
+    example_gen = _example_gen(spec, data_root, input_pattern)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
+                                          infer_feature_shape=True)
+    curate_schema = CurateSchema(schema=schema_gen.outputs["schema"],
+                                 spec_json=json.dumps(spec.to_dict(), sort_keys=True))
+    schema = curate_schema.outputs["curated_schema"]
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema)
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"], schema=schema,
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={"spec": spec.to_dict(), "code_version": code_version(TRANSFORM_SOURCES)},
+        disable_statistics=True)
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"], schema=schema,
+        train_args=tfx.proto.TrainArgs(num_steps=training.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
+        custom_config=training.custom_config(spec))
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"], eval_config=eval_config(spec))
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=paths.serving_dir)))
+    if metadata_connection_config is None:
+        metadata_connection_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            paths.metadata_path)
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name or f"ctr_{spec.name}",
+        pipeline_root=paths.pipeline_root,
+        components=[example_gen, statistics_gen, schema_gen, curate_schema, example_validator,
+                    transform, trainer, baseline, evaluator, pusher],
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or [])
+
+
+def beam_args(mode: str = "in_memory", workers: int = 2) -> List[str]:
+    """DirectRunner options: in_memory suits small data; multi_processing uses `workers` cores
+    but every worker imports TensorFlow (tens of seconds of fixed cost per stage)."""
+    if mode == "multi_processing":
+        return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    if mode == "in_memory":
+        return ["--direct_running_mode=in_memory"]
+    raise ValueError(f"beam mode must be in_memory or multi_processing, got {mode!r}")

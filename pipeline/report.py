@@ -1,0 +1,182 @@
+"""Run summaries read back from ML-Metadata and the Evaluator's output: per-component wall
+time, overall and per-slice metrics, blessing, pushed model."""
+import dataclasses
+import logging
+import math
+import os
+from typing import Dict, List, Optional
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from ml_metadata.metadata_store import metadata_store  # noqa: E402
+from ml_metadata.proto import metadata_store_pb2  # noqa: E402
+
+STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+
+
+@dataclasses.dataclass
+class ComponentRun:
+    node_id: str
+    state: str
+    seconds: float
+
+
+@dataclasses.dataclass
+class RunReport:
+    pipeline_name: str
+    run_id: str
+    components: List[ComponentRun]
+    overall: Dict[str, float]
+    slices: List[tuple]  # (slice name, metrics dict), worst AUC first
+    blessed: Optional[bool]
+    pushed_model: Optional[str]
+    evaluation_uri: Optional[str]
+    model_uri: Optional[str]
+    training: Dict
+
+    def component(self, node_id):
+        return next(c for c in self.components if c.node_id == node_id)
+
+    def worst_slices(self, count=5, min_examples=50):
+        """The `count` slices with the lowest AUC among those with at least `min_examples`."""
+        big = [s for s in self.slices if s[1].get("example_count", 0) >= min_examples]
+        return big[:count]
+
+    def format(self, worst=5):
+        lines = [f"Pipeline {self.pipeline_name}, run {self.run_id}", "", "Component wall time:"]
+        for c in self.components:
+            lines.append(f"  {c.node_id:<32} {c.seconds:8.1f} s  {c.state}")
+        lines.append(f"  {'total':<32} {sum(c.seconds for c in self.components):8.1f} s")
+        if self.training:
+            lines.append("")
+            lines.append(f"Training: {self.training.get('model')} {self.training.get('model_args')}"
+                         f", {self.training.get('train_steps')} steps x batch "
+                         f"{self.training.get('batch_size')}, "
+                         f"{self.training.get('examples_per_second')} examples/s")
+        if self.overall:
+            lines += ["", "Evaluation (eval split):",
+                      f"  {'overall':<24} " + _format_metrics(self.overall)]
+            worst_slices = self.worst_slices(worst)
+            if worst_slices:
+                lines.append(f"  worst slices (>= 50 examples, lowest AUC first):")
+            for name, metrics in worst_slices:
+                lines.append(f"  {name:<24} " + _format_metrics(metrics))
+        lines.append("")
+        lines.append(f"Blessed: {self.blessed}")
+        lines.append(f"Pushed model: {self.pushed_model or 'none'}")
+        return "\n".join(lines)
+
+
+def _format_metrics(metrics):
+    keys = [k for k in ("auc", "binary_crossentropy", "calibration", "mean_squared_error",
+                        "mean_absolute_error", "example_count") if k in metrics]
+    return "  ".join(f"{k}={metrics[k]:.4g}" for k in keys)
+
+
+def _store(metadata_path):
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def _latest_run(store, pipeline_name):
+    runs = [c for c in store.get_contexts_by_type("pipeline_run")]
+    pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline_ctx is not None:
+        members = {e.id for e in store.get_executions_by_context(pipeline_ctx.id)}
+        runs = [r for r in runs
+                if any(e.id in members for e in store.get_executions_by_context(r.id))]
+    if not runs:
+        raise ValueError(f"No run of pipeline {pipeline_name!r} in the metadata store")
+    return max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+
+
+def _node_id(store, execution):
+    for ctx in store.get_contexts_by_execution(execution.id):
+        if store.get_context_types_by_id([ctx.type_id])[0].name == "node":
+            return ctx.name.split(".", 1)[-1]
+    return str(execution.type)
+
+
+def _outputs(store, executions):
+    """output key -> artifacts, across the given executions."""
+    ids = [e.id for e in executions]
+    events = [ev for ev in store.get_events_by_execution_ids(ids)
+              if ev.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([ev.artifact_id for ev in events])}
+    by_key = {}
+    for ev in events:
+        key = ev.path.steps[0].key if ev.path.steps else ""
+        by_key.setdefault(key, []).append(artifacts[ev.artifact_id])
+    return by_key
+
+
+def _prop(artifact, name):
+    if name in artifact.custom_properties:
+        value = artifact.custom_properties[name]
+        return value.int_value if value.HasField("int_value") else value.string_value
+    return None
+
+
+def load_eval_metrics(evaluation_uri, slices=()):
+    """(overall metrics, [(slice name, metrics)] sorted worst AUC first) of an Evaluator output."""
+    import tensorflow_model_analysis as tfma
+    result = None
+    for model_name in ("candidate", None):
+        try:
+            result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
+            if result.slicing_metrics:
+                break
+        except Exception:  # no result for that model name
+            continue
+    if result is None:
+        return {}, []
+    overall, per_slice = {}, []
+    for slice_key, by_output in result.slicing_metrics:
+        metrics = {}
+        for output in by_output.values():
+            for sub in output.values():
+                for name, value in sub.items():
+                    if "doubleValue" in value:
+                        metrics[name] = float(value["doubleValue"])
+        if not slice_key:
+            overall = metrics
+        else:
+            per_slice.append((", ".join(f"{k}={v}" for k, v in slice_key), metrics))
+    per_slice.sort(key=lambda item: item[1].get("auc", math.inf))
+    return overall, per_slice
+
+
+def read_run(metadata_path, pipeline_name) -> RunReport:
+    store = _store(metadata_path)
+    run = _latest_run(store, pipeline_name)
+    executions = store.get_executions_by_context(run.id)
+    components = []
+    for e in sorted(executions, key=lambda e: e.create_time_since_epoch):
+        seconds = (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0
+        components.append(ComponentRun(_node_id(store, e), STATE_NAMES.get(
+            e.last_known_state, str(e.last_known_state)), seconds))
+    outputs = _outputs(store, executions)
+    blessing = (outputs.get("blessing") or [None])[-1]
+    pushed = (outputs.get("pushed_model") or [None])[-1]
+    evaluation = (outputs.get("evaluation") or [None])[-1]
+    model = (outputs.get("model") or [None])[-1]
+    overall, slices = (load_eval_metrics(evaluation.uri) if evaluation is not None else ({}, []))
+    training = {}
+    model_run = (outputs.get("model_run") or [None])[-1]
+    if model_run is not None:
+        summary_path = os.path.join(model_run.uri, "training_summary.json")
+        if os.path.exists(summary_path):
+            import json
+            with open(summary_path) as f:
+                training = json.load(f)
+    pushed_dir = None
+    if pushed is not None and _prop(pushed, "pushed"):
+        pushed_dir = _prop(pushed, "pushed_destination")
+    logging.debug("run %s: %d executions", run.name, len(executions))
+    return RunReport(
+        pipeline_name=pipeline_name, run_id=run.name, components=components, overall=overall,
+        slices=slices, blessed=bool(_prop(blessing, "blessed")) if blessing is not None else None,
+        pushed_model=pushed_dir, evaluation_uri=evaluation.uri if evaluation else None,
+        model_uri=model.uri if model else None, training=training)
