@@ -8,7 +8,7 @@ import ast
 import inspect
 
 from ctr_models.feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
-from ctr_models.models import get_model_fn
+from ctr_models.models import SPARSE_ONLY_DNN, get_model_fn
 
 from components.dataset_spec import MultiValueSpec
 from components.transform import vocabulary_name
@@ -73,6 +73,10 @@ def build_model(model_name, spec, linear_columns, dnn_columns, model_args=None):
         allowed = [p for p in params if p not in _COLUMN_ARGS]
         raise ValueError(f"{model_fn.__name__} has no argument(s) {unknown}; it takes {allowed}")
     kwargs = {}
+    if model_fn.__name__ in SPARSE_ONLY_DNN:  # dense features still reach the linear part
+        dnn_columns = [fc for fc in dnn_columns if not isinstance(fc, DenseFeat)]
+    if "fm_group" in params:  # FM-style interactions within every group the spec declares
+        kwargs["fm_group"] = tuple(dict.fromkeys(f.group for f in spec.categorical()))
     if "linear_feature_columns" in params:
         kwargs["linear_feature_columns"] = linear_columns
     if "dnn_feature_columns" in params:

@@ -12,6 +12,11 @@ _REGISTRY = {
 }
 
 
+# Models whose DNN/interaction part takes embeddings only; their dense features may only feed
+# the linear part (DeepCTR raises for a DenseFeat in their dnn_feature_columns too).
+SPARSE_ONLY_DNN = frozenset({"AFM", "CCPM", "EDCN"})
+
+
 def _available():
     import pkgutil
     present = {m.name for m in pkgutil.iter_modules(__path__)}
@@ -36,4 +41,4 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["MODEL_NAMES", "get_model_fn"] + list(_REGISTRY)
+__all__ = ["MODEL_NAMES", "SPARSE_ONLY_DNN", "get_model_fn"] + list(_REGISTRY)
