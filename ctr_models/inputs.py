@@ -6,6 +6,8 @@ row offsets, and all fields -- single ids and id lists alike -- are looked up wi
 Tables are logical: columns sharing ``embedding_name`` read the same rows; ``fuse=False`` keeps
 one variable per table (same maths, the layout DeepCTR uses).
 """
+import contextlib
+import contextvars
 from collections import OrderedDict
 
 import tensorflow as tf
@@ -17,6 +19,25 @@ from .layers.embedding import (DEFAULT_EMBEDDINGS_INITIALIZER, LINEAR_EMBEDDINGS
 from .layers.sequence import SequencePoolingLayer, WeightedSequenceLayer
 from .layers.utils import Hash, Linear, concat_func
 
+
+
+_FUSION = contextvars.ContextVar("ctr_models_embedding_fusion", default=True)
+
+
+@contextlib.contextmanager
+def embedding_fusion(enabled):
+    """Within the block, models are built with fused tables (True, the default) or with one
+    variable and one gather per table (False, DeepCTR's layout) -- for benchmarks and checks."""
+    token = _FUSION.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _FUSION.reset(token)
+
+
+def _fusion_enabled(fuse):
+    """`fuse` if given, else the embedding_fusion() setting (True by default)."""
+    return _FUSION.get() if fuse is None else bool(fuse)
 
 
 def _check_shared_tables(columns):
@@ -44,7 +65,7 @@ def _ids_for(fc, features, seq_mask_zero, prefix=""):
 
 
 def lookup_embeddings(features, feature_columns, l2_reg=1e-5, seed=1024, prefix="",
-                      seq_mask_zero=True, fuse=True,
+                      seq_mask_zero=True, fuse=None,
                       default_initializer=DEFAULT_EMBEDDINGS_INITIALIZER):
     """Embeds every SparseFeat / VarLenSparseFeat in `feature_columns`.
 
@@ -66,7 +87,7 @@ def lookup_embeddings(features, feature_columns, l2_reg=1e-5, seed=1024, prefix=
     # (dim, trainable); a custom initializer (e.g. pretrained weights) keeps its own variable.
     groups = OrderedDict()
     for fc in columns:
-        if fuse and table_initializer[fc.embedding_name] is None:
+        if _fusion_enabled(fuse) and table_initializer[fc.embedding_name] is None:
             key = ("fused", fc.embedding_dim, bool(fc.trainable))
         else:
             key = ("table", fc.embedding_name)
@@ -131,7 +152,7 @@ def pool_varlen(embedding_dict, features, varlen_columns):
 
 def input_from_feature_columns(features, feature_columns, l2_reg, seed, prefix="",
                                seq_mask_zero=True, support_dense=True, support_group=False,
-                               fuse=True, default_initializer=DEFAULT_EMBEDDINGS_INITIALIZER):
+                               fuse=None, default_initializer=DEFAULT_EMBEDDINGS_INITIALIZER):
     """DeepCTR's entry point: (sparse embeddings, dense values).
 
     sparse embeddings: list of [B, 1, dim] (pooled for VarLenSparseFeat), or with
@@ -156,7 +177,7 @@ def input_from_feature_columns(features, feature_columns, l2_reg, seed, prefix="
 
 
 def get_linear_logit(features, feature_columns, units=1, use_bias=False, seed=1024,
-                     prefix="linear", l2_reg=0, fuse=True):
+                     prefix="linear", l2_reg=0, fuse=None):
     """The wide part: [B, units] = sum of per-id weights + dense @ kernel (+ bias).
 
     Each sparse column gets a zero-initialised weight table of width `units` (so MLR's regions

@@ -3,6 +3,12 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+import warnings  # noqa: E402
+
+# The CLI's output is its summary: keep the stack's deprecation chatter out of it.
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
 import argparse  # noqa: E402
 import glob  # noqa: E402
 import gzip  # noqa: E402
@@ -144,6 +150,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s")
+    if not args.verbose:
+        from absl import logging as absl_logging
+        absl_logging.set_verbosity(absl_logging.ERROR)
     if args.command == "run":
         print(run_pipeline(args).format())
     elif args.command == "demo":

@@ -313,3 +313,14 @@ def test_fused_embedding_out_of_range_inside_a_model():
 def test_core_layers_are_custom_objects():
     for cls in (DNN, Dice, FusedEmbedding, LayerNormalization, Linear, PredictionLayer):
         assert custom_objects[cls.__name__] is cls
+
+
+def test_dnn_with_output_activation_survives_savedmodel(tmp_path):
+    import tf_keras as keras
+    from ctr_models.layers import DNN, custom_objects
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, DNN([4, 2], output_activation="sigmoid")(inputs))
+    x = np.random.default_rng(0).random((5, 3)).astype("float32")
+    model.save(str(tmp_path / "m"))
+    reloaded = keras.models.load_model(str(tmp_path / "m"), custom_objects)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)

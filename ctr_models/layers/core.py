@@ -38,9 +38,11 @@ class DNN(keras.layers.Layer):
             for i, units in enumerate(self.hidden_units)]
         self.bn_layers = ([keras.layers.BatchNormalization(name=f"bn_{i}")
                            for i in range(len(self.hidden_units))] if self.use_bn else [])
-        self.activation_layers = [activation_layer(self.activation) for _ in self.hidden_units]
-        if self.output_activation:
-            self.activation_layers[-1] = activation_layer(self.output_activation)
+        last = len(self.hidden_units) - 1
+        # built in one go: replacing an item of a tracked list breaks SavedModel export
+        self.activation_layers = [
+            activation_layer(self.output_activation if self.output_activation and i == last
+                             else self.activation) for i in range(len(self.hidden_units))]
         self.dropout_layers = [keras.layers.Dropout(self.dropout_rate, seed=self.seed + i)
                                for i in range(len(self.hidden_units))]
         super().build(input_shape)
