@@ -90,7 +90,11 @@ def eval_config(spec: DatasetSpec) -> tfma.EvalConfig:
                 change_threshold=tfma.GenericChangeThreshold(
                     direction=tfma.MetricDirection.HIGHER_IS_BETTER,
                     absolute={"value": spec.evaluation.auc_change_threshold}))
-            metrics = [tfma.MetricConfig(class_name="AUC", threshold=auc_threshold),
+            # Gate on the overall slice only: feature slices are reported, but small slices are
+            # too noisy to block a model (TFMA applies a plain `threshold` to every slice).
+            overall_only = tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
+                                                        threshold=auc_threshold)
+            metrics = [tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[overall_only]),
                        tfma.MetricConfig(class_name="BinaryCrossentropy"),
                        tfma.MetricConfig(class_name="Calibration"),
                        tfma.MetricConfig(class_name="MeanLabel"),

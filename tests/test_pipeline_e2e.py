@@ -143,3 +143,39 @@ def test_rerun_same_root_pushes_a_new_version_beside_the_old(second_run):
     # twice the steps (one epoch instead of half): within 0.01 AUC of the baseline or better
     assert second.blessed is True, second.format()
     assert second.pushed_model != first.pushed_model and len(versions) == 2
+
+
+def test_run_fn_trains_and_exports_under_mirrored_strategy(first_run, tmp_path):
+    """run_fn on the run's own Transform output, another model, under MirroredStrategy."""
+    import json
+    from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
+    from tfx.components.util import tfxio_utils
+    from tfx.types import standard_artifacts
+    from components.trainer import run_fn
+    spec, _, paths, _ = first_run
+    transformed = sorted(glob.glob(os.path.join(paths.pipeline_root, "Transform",
+                                                "transformed_examples", "*")))[-1]
+    graph = sorted(glob.glob(os.path.join(paths.pipeline_root, "Transform", "transform_graph",
+                                          "*")))[-1]
+    examples = standard_artifacts.Examples()
+    examples.uri = transformed
+    examples.split_names = '["train", "eval"]'
+    accessor = DataAccessor(
+        tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
+        record_batch_factory=None, data_view_decode_fn=None)
+    training = TrainingConfig(model="DCN", model_args={"dnn_hidden_units": (16,)},
+                              strategy="mirrored", batch_size=64)
+    fn_args = FnArgs(
+        train_files=[os.path.join(transformed, "Split-train", "*")],
+        eval_files=[os.path.join(transformed, "Split-eval", "*")], train_steps=6, eval_steps=1,
+        transform_graph_path=graph, serving_model_dir=str(tmp_path / "serving"),
+        model_run_dir=str(tmp_path / "run"), data_accessor=accessor,
+        custom_config=training.custom_config(spec))
+    run_fn(fn_args)
+    with open(tmp_path / "run" / "training_summary.json") as f:
+        summary = json.load(f)
+    assert summary["strategy"] == "mirrored" and summary["model"] == "DCN"
+    assert summary["train_steps"] == 6 and len(summary["history"]["loss"]) == 1
+    served = tf.saved_model.load(str(tmp_path / "serving")).signatures["serving_default"](
+        examples=tf.constant(_eval_examples(paths, 8)))["prediction"]
+    assert served.shape == (8, 1) and np.all((served.numpy() > 0) & (served.numpy() < 1))

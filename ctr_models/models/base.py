@@ -5,6 +5,7 @@ from ..feature_column import DEFAULT_GROUP_NAME, SparseFeat, VarLenSparseFeat, b
 from ..layers.core import DNN, TASKS, PredictionLayer
 
 __all__ = ["build_features", "add_func", "dnn_logit", "output_model", "check_task",
+           "grouped_interaction_model", "cross_deep_model",
            "check_equal_dims", "as_group_tuple", "sparse_columns", "logit_dense"]
 
 
@@ -72,3 +73,64 @@ def as_group_tuple(group):
     if isinstance(group, str):
         return (group,)
     return tuple(group) if group is not None else (DEFAULT_GROUP_NAME,)
+
+
+def grouped_interaction_model(name, linear_feature_columns, dnn_feature_columns, fm_group,
+                              interaction, dnn_hidden_units, l2_reg_linear, l2_reg_embedding,
+                              l2_reg_dnn, seed, dnn_dropout, dnn_activation, dnn_use_bn, task):
+    """The DeepFM family: linear logit + `interaction(embeddings)` ([B, F, k] -> [B, 1]) within
+    each group named in `fm_group` + an optional DNN over every group.
+
+        inputs ─┬─ linear logit ──────────────────────────┐
+                ├─ embeddings ─┬─ interaction per group ──┤─ + ─ PredictionLayer
+                │              └─ DNN ─ Dense(1) ─────────┘
+    """
+    from ..inputs import get_linear_logit, input_from_feature_columns
+    from ..layers.utils import combined_dnn_input, concat_func
+    check_task(task, name)
+    fm_group = as_group_tuple(fm_group)
+    check_equal_dims([fc for fc in dnn_feature_columns if getattr(fc, "group_name", None)
+                      in fm_group], name, "pairwise interactions within an fm_group")
+    features = build_features(linear_feature_columns, dnn_feature_columns)
+    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
+                                    l2_reg=l2_reg_linear)
+    group_embeddings, dense_values = input_from_feature_columns(
+        features, dnn_feature_columns, l2_reg_embedding, seed, support_group=True)
+    logits = [linear_logit]
+    logits += [interaction(concat_func(embeddings, axis=1))
+               for group, embeddings in group_embeddings.items() if group in fm_group]
+    if dnn_hidden_units:
+        all_embeddings = [e for group in group_embeddings.values() for e in group]
+        logits.append(dnn_logit(combined_dnn_input(all_embeddings, dense_values),
+                                dnn_hidden_units, dnn_activation, l2_reg_dnn, dnn_dropout,
+                                dnn_use_bn, seed))
+    return output_model(features, add_func(logits), task, name)
+
+
+def cross_deep_model(name, linear_feature_columns, dnn_feature_columns, cross_layer,
+                     dnn_hidden_units, l2_reg_linear, l2_reg_embedding, l2_reg_dnn, seed,
+                     dnn_dropout, dnn_use_bn, dnn_activation, task):
+    """The DCN family: x0 = [flat embeddings, dense]; Dense(1) over [cross_layer(x0), DNN(x0)]
+    (either may be absent, not both) + linear logit.
+
+        inputs ─┬─ linear logit ─────────────────────────────────────────────┐
+                └─ x0 ─┬─ cross_layer ─┐                                     │
+                       └─ DNN ─────────┴─ concat ─ Dense(1) ─────────────────┴─ + ─ Prediction
+    """
+    from ..inputs import get_linear_logit, input_from_feature_columns
+    from ..layers.utils import combined_dnn_input, concat_func
+    check_task(task, name)
+    if cross_layer is None and not dnn_hidden_units:
+        raise ValueError(f"{name} needs cross_num > 0 or a non-empty dnn_hidden_units")
+    features = build_features(linear_feature_columns, dnn_feature_columns)
+    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
+                                    l2_reg=l2_reg_linear)
+    sparse_embeddings, dense_values = input_from_feature_columns(
+        features, dnn_feature_columns, l2_reg_embedding, seed)
+    x0 = combined_dnn_input(sparse_embeddings, dense_values)
+    towers = [cross_layer(x0)] if cross_layer is not None else []
+    if dnn_hidden_units:
+        towers.append(DNN(dnn_hidden_units, dnn_activation, l2_reg_dnn, dnn_dropout, dnn_use_bn,
+                          seed=seed)(x0))
+    logit = logit_dense(concat_func(towers), seed)
+    return output_model(features, add_func([linear_logit, logit]), task, name)

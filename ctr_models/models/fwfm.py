@@ -10,11 +10,8 @@ field pair, per fm_group; optionally beside a DNN.
                                   + linear logit ─ PredictionLayer
 """
 from ..feature_column import DEFAULT_GROUP_NAME
-from ..inputs import get_linear_logit, input_from_feature_columns
 from ..layers.field_interaction import FwFMLayer
-from ..layers.utils import combined_dnn_input, concat_func
-from .base import (add_func, as_group_tuple, build_features, check_equal_dims, check_task,
-                   dnn_logit, output_model)
+from .base import grouped_interaction_model
 
 
 def FwFM(linear_feature_columns, dnn_feature_columns, fm_group=(DEFAULT_GROUP_NAME,),
@@ -24,21 +21,8 @@ def FwFM(linear_feature_columns, dnn_feature_columns, fm_group=(DEFAULT_GROUP_NA
     """FwFM. The field-weighted FM runs within each group named in `fm_group` (a group name,
     matched exactly, or a list of names); the DNN sees every group. An empty
     `dnn_hidden_units` gives FwFM + linear only."""
-    check_task(task, "FwFM")
-    fm_group = as_group_tuple(fm_group)
-    check_equal_dims([fc for fc in dnn_feature_columns if getattr(fc, "group_name", None)
-                      in fm_group], "FwFM", "FwFM within an fm_group")
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                                    l2_reg=l2_reg_linear)
-    group_embeddings, dense_values = input_from_feature_columns(
-        features, dnn_feature_columns, l2_reg_embedding, seed, support_group=True)
-    logits = [linear_logit]
-    logits += [FwFMLayer(len(embeddings), l2_reg_field_strength)(concat_func(embeddings, axis=1))
-               for group, embeddings in group_embeddings.items() if group in fm_group]
-    if dnn_hidden_units:
-        all_embeddings = [e for group in group_embeddings.values() for e in group]
-        logits.append(dnn_logit(combined_dnn_input(all_embeddings, dense_values),
-                                dnn_hidden_units, dnn_activation, l2_reg_dnn, dnn_dropout,
-                                dnn_use_bn, seed))
-    return output_model(features, add_func(logits), task, "FwFM")
+    return grouped_interaction_model(
+        "FwFM", linear_feature_columns, dnn_feature_columns, fm_group,
+        lambda x: FwFMLayer(int(x.shape[1]), l2_reg_field_strength)(x), dnn_hidden_units,
+        l2_reg_linear, l2_reg_embedding, l2_reg_dnn, seed, dnn_dropout, dnn_activation,
+        dnn_use_bn, task)
