@@ -2,7 +2,8 @@
 tf.distribute strategy and exports a SavedModel that scores raw tf.Examples.
 
 custom_config keys: spec (dict), model (name), model_args (dict), strategy
-('default' | 'mirrored' | 'multi_worker' | 'one_device'), batch_size, learning_rate, epochs.
+('default' | 'mirrored' | 'multi_worker' | 'one_device'), batch_size, learning_rate, epochs,
+jit_compile (XLA; off by default: measured far slower for these models on CPU).
 """
 import json
 import logging
@@ -59,7 +60,7 @@ def make_dataset(file_pattern, data_accessor, tft_output, spec, batch_size, inpu
     return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def compile_model(model, spec, learning_rate):
+def compile_model(model, spec, learning_rate, jit_compile=False):
     losses, metrics = {}, {}
     for label in spec.labels:
         if label.task == "binary":
@@ -72,7 +73,8 @@ def compile_model(model, spec, learning_rate):
                                    keras.metrics.MeanAbsoluteError(name="mae")]
     if len(spec.labels) == 1:
         losses, metrics = losses[spec.label_names[0]], metrics[spec.label_names[0]]
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses, metrics=metrics)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses, metrics=metrics,
+                  jit_compile=jit_compile)
 
 
 def _outputs(model_output, spec):
@@ -117,7 +119,8 @@ def run_fn(fn_args):
     with strategy.scope():
         linear, dnn = feature_columns(spec, vocabulary_sizes(spec, tft_output))
         model = build_model(config["model"], spec, linear, dnn, config.get("model_args"))
-        compile_model(model, spec, float(config.get("learning_rate", 1e-3)))
+        compile_model(model, spec, float(config.get("learning_rate", 1e-3)),
+                      bool(config.get("jit_compile", False)))
     input_names = [i.name for i in model.inputs]
     train = make_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, spec, batch_size,
                          input_names)

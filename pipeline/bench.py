@@ -59,6 +59,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per setting")
     parser.add_argument("--batch-sizes", default="256,4096")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--xla", action="store_true",
+                        help="also time the fused model with jit_compile=True (slow on CPU)")
     args = parser.parse_args(argv)
     import tensorflow as tf
     x, y, _ = criteo_arrays(args.rows)
@@ -66,15 +68,18 @@ def main(argv=None):
           f"dim 4, DNN (256, 128, 64); TF {tf.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
     print()
-    print("| batch | per-field tables (ex/s) | fused table (ex/s) | fused / per-field |")
-    print("|---|---|---|---|")
+    xla_header = " fused + XLA (ex/s) |" if args.xla else ""
+    print("| batch | per-field tables (ex/s) | fused table (ex/s) | fused / per-field |" + xla_header)
+    print("|---|---|---|---|" + ("---|" if args.xla else ""))
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
         results = {True: [], False: []}
         for _ in range(args.repeats):  # interleaved, so machine noise hits both alike
             for fused in (False, True):
                 results[fused].append(throughput(x, y, fused, batch, args.epochs)[0])
         per_field, fused = max(results[False]), max(results[True])
-        print(f"| {batch} | {per_field:,.0f} | {fused:,.0f} | {fused / per_field:.2f}x |")
+        xla = (f" {throughput(x, y, True, batch, 1, jit_compile=True)[0]:,.0f} |"
+               if args.xla else "")
+        print(f"| {batch} | {per_field:,.0f} | {fused:,.0f} | {fused / per_field:.2f}x |" + xla)
     return 0
 
 

@@ -73,6 +73,8 @@ def _add_run_args(parser):
                         help="passes over the training split (when --train-steps is not given)")
     parser.add_argument("--strategy", default="default",
                         choices=["default", "mirrored", "multi_worker", "one_device"])
+    parser.add_argument("--jit-compile", action="store_true",
+                        help="compile the training step with XLA (measure first: slower on CPU)")
     parser.add_argument("--beam-mode", default="auto",
                         choices=["auto", "in_memory", "multi_processing"],
                         help="DirectRunner mode; auto = multi_processing for inputs over 20 MB")
@@ -108,7 +110,8 @@ def run_pipeline(args, data=None):
     training = TrainingConfig(model=args.model, model_args=parse_model_args(args.model_arg),
                               train_steps=train_steps, eval_steps=args.eval_steps,
                               batch_size=args.batch_size, learning_rate=args.learning_rate,
-                              epochs=args.epochs, strategy=args.strategy)
+                              epochs=args.epochs, strategy=args.strategy,
+                              jit_compile=args.jit_compile)
     # Fail before any component runs if the model or its arguments are wrong.
     from ctr_models.models import get_model_fn
     get_model_fn(training.model)

@@ -46,11 +46,13 @@ class TrainingConfig:
     learning_rate: float = 1e-3
     epochs: int = 1
     strategy: str = "default"
+    jit_compile: bool = False
 
     def custom_config(self, spec):
         return {"spec": spec.to_dict(), "model": self.model, "model_args": self.model_args,
                 "batch_size": self.batch_size, "learning_rate": self.learning_rate,
                 "epochs": self.epochs, "strategy": self.strategy,
+                "jit_compile": self.jit_compile,
                 "code_version": code_version()}
 
 
