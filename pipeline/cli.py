@@ -20,17 +20,41 @@ DATA_EXTENSIONS = {"csv": ("*.csv", "*.txt", "*.csv.gz"),
                    "tfrecord": ("*.tfrecord", "*.tfrecords", "*.tfrecord.gz", "*.gz")}
 
 
-def resolve_input(data, spec_format):
-    """`--data` may be a file or a folder -> (input_base, file pattern)."""
+def _csv_header(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt") as f:
+        return f.readline().strip().split(",")
+
+
+def resolve_input(data, spec):
+    """`--data` (a file or a folder) -> (input_base, file pattern) for ExampleGen.
+
+    In a folder, CSV files whose header lacks a column the spec reads are left out (a folder of
+    mixed samples, like DeepCTR's, then still works); a clear error names what is missing."""
     data = os.path.abspath(data)
     if os.path.isfile(data):
         return os.path.dirname(data), os.path.basename(data)
     if not os.path.isdir(data):
         raise SystemExit(f"--data {data}: no such file or folder")
-    for pattern in DATA_EXTENSIONS[spec_format]:
-        if glob.glob(os.path.join(data, pattern)):
+    for pattern in DATA_EXTENSIONS[spec.format]:
+        files = sorted(glob.glob(os.path.join(data, pattern)))
+        if not files:
+            continue
+        if spec.format != "csv":
             return data, pattern
-    raise SystemExit(f"--data {data}: no {spec_format} files ({', '.join(DATA_EXTENSIONS[spec_format])})")
+        missing = {f: [c for c in spec.raw_columns if c not in _csv_header(f)] for f in files}
+        matching = [f for f in files if not missing[f]]
+        if len(matching) == len(files):
+            return data, pattern
+        if len(matching) == 1:
+            return data, os.path.basename(matching[0])
+        if not matching:
+            detail = "; ".join(f"{os.path.basename(f)} lacks {m[:5]}" for f, m in missing.items())
+            raise SystemExit(f"--data {data}: no {pattern} file has the columns of dataset "
+                             f"{spec.name}: {detail}")
+        raise SystemExit(f"--data {data}: several {pattern} files match dataset {spec.name} "
+                         f"beside others that do not; pass one file or a folder of matching files")
+    raise SystemExit(f"--data {data}: no {spec.format} files ({', '.join(DATA_EXTENSIONS[spec.format])})")
 
 
 def count_examples(input_base, pattern, spec_format):
@@ -99,7 +123,7 @@ def run_pipeline(args, data=None):
 
     spec = load_spec(args.dataset)
     data = data or args.data or default_data(spec)
-    input_base, pattern = resolve_input(data, spec.format)
+    input_base, pattern = resolve_input(data, spec)
     size = sum(os.path.getsize(p) for p in glob.glob(os.path.join(input_base, pattern)))
     mode = args.beam_mode
     if mode == "auto":
