@@ -101,7 +101,8 @@ def _add_run_args(parser):
                         help="compile the training step with XLA (measure first: slower on CPU)")
     parser.add_argument("--beam-mode", default="auto",
                         choices=["auto", "in_memory", "multi_processing"],
-                        help="DirectRunner mode; auto = multi_processing for inputs over 20 MB")
+                        help="DirectRunner mode; auto = multi_processing for inputs over 100 MB "
+                             "(below that, worker start-up costs more than it saves)")
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     parser.add_argument("--verbose", action="store_true", help="log progress (INFO)")
 
@@ -127,7 +128,7 @@ def run_pipeline(args, data=None):
     size = sum(os.path.getsize(p) for p in glob.glob(os.path.join(input_base, pattern)))
     mode = args.beam_mode
     if mode == "auto":
-        mode = "multi_processing" if size > 20 * 2**20 else "in_memory"
+        mode = "multi_processing" if size > 100 * 2**20 else "in_memory"
     paths = RunPaths(os.path.abspath(args.root or os.path.join("runs", spec.name)))
     train_steps = args.train_steps or default_train_steps(
         count_examples(input_base, pattern, spec.format), spec, args.epochs, args.batch_size)
