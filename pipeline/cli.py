@@ -36,6 +36,7 @@ def resolve_input(data, spec):
         return os.path.dirname(data), os.path.basename(data)
     if not os.path.isdir(data):
         raise SystemExit(f"--data {data}: no such file or folder")
+    problems = []
     for pattern in DATA_EXTENSIONS[spec.format]:
         files = sorted(glob.glob(os.path.join(data, pattern)))
         if not files:
@@ -48,12 +49,14 @@ def resolve_input(data, spec):
             return data, pattern
         if len(matching) == 1:
             return data, os.path.basename(matching[0])
-        if not matching:
-            detail = "; ".join(f"{os.path.basename(f)} lacks {m[:5]}" for f, m in missing.items())
-            raise SystemExit(f"--data {data}: no {pattern} file has the columns of dataset "
-                             f"{spec.name}: {detail}")
-        raise SystemExit(f"--data {data}: several {pattern} files match dataset {spec.name} "
-                         f"beside others that do not; pass one file or a folder of matching files")
+        if matching:
+            raise SystemExit(f"--data {data}: several {pattern} files match dataset {spec.name} "
+                             f"beside others that do not; pass one file or a folder of matching "
+                             f"files")
+        problems += [f"{os.path.basename(f)} lacks {m[:5]}" for f, m in missing.items()]
+    if problems:
+        raise SystemExit(f"--data {data}: no file has the columns of dataset {spec.name}: "
+                         + "; ".join(problems))
     raise SystemExit(f"--data {data}: no {spec.format} files ({', '.join(DATA_EXTENSIONS[spec.format])})")
 
 

@@ -15,6 +15,7 @@ def test_resolve_input_picks_the_files_with_the_spec_columns(tmp_path):
                        "age", "occupation", "zip"])
     _write(tmp_path / "movielens_sample.txt", header)
     _write(tmp_path / "criteo_sample.txt", "label,I1,C1")
+    _write(tmp_path / "age_vocabulary.csv", "1,1")  # tried first (*.csv), matches nothing
     assert resolve_input(str(tmp_path), spec) == (str(tmp_path), "movielens_sample.txt")
     assert resolve_input(str(tmp_path / "criteo_sample.txt"), spec)[1] == "criteo_sample.txt"
     with pytest.raises(SystemExit, match=r"criteo_sample.txt lacks \['I2'"):
