@@ -100,8 +100,13 @@ class MultiValueSpec:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationSpec:
+    """Blessing gates on the overall eval slice. Binary labels: AUC >= auc_threshold and AUC no
+    more than |auc_change_threshold| below the baseline. Regression labels: MSE <= max_mse (when
+    set) and MSE at most mse_relative_change above the baseline's (0.01 = 1% worse)."""
     auc_threshold: float = 0.5
     auc_change_threshold: float = -0.01
+    max_mse: Optional[float] = None
+    mse_relative_change: float = 0.01
     slices: tuple = ()
 
 

@@ -102,7 +102,16 @@ def eval_config(spec: DatasetSpec) -> tfma.EvalConfig:
                        tfma.MetricConfig(class_name="MeanLabel"),
                        tfma.MetricConfig(class_name="MeanPrediction")]
         else:
-            metrics = [tfma.MetricConfig(class_name="MeanSquaredError"),
+            mse_threshold = tfma.MetricThreshold(
+                change_threshold=tfma.GenericChangeThreshold(
+                    direction=tfma.MetricDirection.LOWER_IS_BETTER,
+                    relative={"value": spec.evaluation.mse_relative_change}))
+            if spec.evaluation.max_mse is not None:
+                mse_threshold.value_threshold.upper_bound.value = spec.evaluation.max_mse
+            overall_only = tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
+                                                        threshold=mse_threshold)
+            metrics = [tfma.MetricConfig(class_name="MeanSquaredError",
+                                         per_slice_thresholds=[overall_only]),
                        tfma.MetricConfig(class_name="MeanAbsoluteError"),
                        tfma.MetricConfig(class_name="MeanLabel"),
                        tfma.MetricConfig(class_name="MeanPrediction")]
