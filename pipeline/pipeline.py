@@ -3,6 +3,7 @@
 dataset spec and one model config."""
 import dataclasses
 import json
+import math
 import os
 from typing import Dict, List, Optional
 
@@ -106,8 +107,10 @@ def eval_config(spec: DatasetSpec) -> tfma.EvalConfig:
                 change_threshold=tfma.GenericChangeThreshold(
                     direction=tfma.MetricDirection.LOWER_IS_BETTER,
                     relative={"value": spec.evaluation.mse_relative_change}))
-            if spec.evaluation.max_mse is not None:
-                mse_threshold.value_threshold.upper_bound.value = spec.evaluation.max_mse
+            # A value threshold is always set: with only a change threshold, a first run (no
+            # baseline) has no threshold left to check and TFMA refuses to bless.
+            mse_threshold.value_threshold.upper_bound.value = (
+                math.inf if spec.evaluation.max_mse is None else spec.evaluation.max_mse)
             overall_only = tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
                                                         threshold=mse_threshold)
             metrics = [tfma.MetricConfig(class_name="MeanSquaredError",

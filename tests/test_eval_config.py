@@ -27,4 +27,6 @@ def test_regression_spec_gates_on_mse_change():
     config = eval_config(load_spec("movielens_rating"))
     (gate,) = _metric(config, "MeanSquaredError").per_slice_thresholds
     assert gate.threshold.change_threshold.relative.value == 0.01
+    # always a value threshold, or a first run (no baseline) could never be blessed
+    assert gate.threshold.value_threshold.upper_bound.value == float("inf")
     _metric(config, "MeanAbsoluteError")
