@@ -7,6 +7,7 @@ import tf_keras as keras
 
 from ctr_models.layers import (DNN, Dice, FusedEmbedding, LayerNormalization, Linear,
                                PredictionLayer, custom_objects)
+from layer_testing import assert_config_round_trip, sigmoid
 
 RNG = np.random.default_rng(7)
 
@@ -15,20 +16,8 @@ def rand(*shape):
     return RNG.standard_normal(shape).astype("float32")
 
 
-def sigmoid(x):
-    return 1 / (1 + np.exp(-x))
 
 
-def assert_config_round_trip(layer, inputs, **call_kwargs):
-    """from_config(get_config()) with the same weights gives the same outputs."""
-    expected = layer(inputs, **call_kwargs)
-    clone = layer.__class__.from_config(layer.get_config())
-    clone(inputs, **call_kwargs)
-    clone.set_weights(layer.get_weights())
-    got = clone(inputs, **call_kwargs)
-    for e, g in zip(tf.nest.flatten(expected), tf.nest.flatten(got)):
-        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6)
-    assert clone.get_config() == layer.get_config()
 
 
 # ----------------------------------------------------------------------------------------- DNN

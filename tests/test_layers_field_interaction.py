@@ -11,6 +11,7 @@ from ctr_models.layers import custom_objects
 from ctr_models.layers.field_interaction import (BilinearInteraction, BridgeModule, FEFMLayer,
                                                  FGCNNLayer, FieldWiseBiInteraction, FwFMLayer,
                                                  InteractingLayer, RegulationModule, SENETLayer)
+from layer_testing import randomize_weights
 
 B, F, K = 5, 4, 3
 TOL = dict(rtol=1e-5, atol=1e-5)
@@ -20,11 +21,6 @@ def rand(*shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype("float32")
 
 
-def randomize_weights(layer, seed=1):
-    """Random non-zero values for every weight (biases included) so every term is tested."""
-    rng = np.random.default_rng(seed)
-    layer.set_weights([rng.standard_normal(w.shape).astype("float32") * 0.5
-                       for w in layer.get_weights()])
 
 
 def as_list(x):

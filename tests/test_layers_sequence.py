@@ -6,6 +6,7 @@ import tf_keras as keras
 
 from ctr_models.layers import (AttentionSequencePoolingLayer, LocalActivationUnit,
                                SequencePoolingLayer, WeightedSequenceLayer, custom_objects)
+from layer_testing import assert_config_round_trip, sigmoid
 
 RNG = np.random.default_rng(11)
 B, T, D = 5, 4, 3
@@ -17,18 +18,8 @@ def rand(*shape):
     return RNG.standard_normal(shape).astype("float32")
 
 
-def sigmoid(x):
-    return 1 / (1 + np.exp(-x))
 
 
-def assert_config_round_trip(layer, inputs, **call_kwargs):
-    expected = layer(inputs, **call_kwargs)
-    clone = layer.__class__.from_config(layer.get_config())
-    clone(inputs, **call_kwargs)
-    clone.set_weights(layer.get_weights())
-    np.testing.assert_allclose(clone(inputs, **call_kwargs).numpy(), expected.numpy(),
-                               rtol=1e-5, atol=1e-6)
-    assert clone.get_config() == layer.get_config()
 
 
 def pool_reference(seq, mask, mode):
