@@ -64,7 +64,9 @@ class DenseSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class SparseSpec:
+class CategoricalSpec:
+    """How a categorical feature becomes ids (see the id layout above) and which embedding
+    dimension and DeepCTR feature group it gets."""
     name: str
     encoding: str = "vocabulary"
     frequency_threshold: int = 1
@@ -76,26 +78,23 @@ class SparseSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class MultiValueSpec:
+class SparseSpec(CategoricalSpec):
+    """A feature with one value per example."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiValueSpec(CategoricalSpec):
     """A feature holding several values in one cell ("Comedy|Drama"), or a behaviour sequence.
 
     `vocab_of` makes the values share ids (and so embeddings) with another feature, e.g. a
     history of movie ids with `movie_id`. `keep` chooses which values survive truncation to
     `max_length`: the first ones, or the last (most recent) ones for sequences.
     """
-    name: str
     separator: str = "|"
     max_length: int = 5
     combiner: str = "mean"
     vocab_of: Optional[str] = None
     keep: str = "first"
-    encoding: str = "vocabulary"
-    frequency_threshold: int = 1
-    top_k: Optional[int] = None
-    hash_buckets: Optional[int] = None
-    embedding_dim: int = 4
-    group: str = DEFAULT_GROUP_NAME
-    vocab_group: str = "ids"
 
 
 @dataclasses.dataclass(frozen=True)
