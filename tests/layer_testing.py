@@ -1,4 +1,6 @@
 """Helpers shared by the layer tests."""
+import itertools
+
 import numpy as np
 import tensorflow as tf
 
@@ -25,3 +27,17 @@ def assert_config_round_trip(layer, inputs, **call_kwargs):
     got = clone(inputs, **call_kwargs)
     for e, g in zip(tf.nest.flatten(expected), tf.nest.flatten(got)):
         np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
+
+
+def as_list(x):
+    """[B, F, k] array -> DeepCTR's list of F tensors [B, 1, k]."""
+    return [tf.constant(x[:, i:i + 1]) for i in range(x.shape[1])]
+
+
+def pairs(num_fields):
+    """Index pairs i < j over `num_fields` fields."""
+    return list(itertools.combinations(range(num_fields), 2))

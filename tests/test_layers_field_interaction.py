@@ -1,7 +1,6 @@
 """Numeric tests of the field-interaction layers (AutoInt, FGCNN, FiBiNET, FLEN, FwFM, FEFM,
 EDCN) against NumPy references written with explicit loops, plus output shapes, config round
 trips and argument validation."""
-import itertools
 
 import numpy as np
 import pytest
@@ -11,25 +10,10 @@ from ctr_models.layers import custom_objects
 from ctr_models.layers.field_interaction import (BilinearInteraction, BridgeModule, FEFMLayer,
                                                  FGCNNLayer, FieldWiseBiInteraction, FwFMLayer,
                                                  InteractingLayer, RegulationModule, SENETLayer)
-from layer_testing import randomize_weights
+from layer_testing import as_list, pairs, rand, randomize_weights
 
 B, F, K = 5, 4, 3
 TOL = dict(rtol=1e-5, atol=1e-5)
-
-
-def rand(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
-
-
-
-
-def as_list(x):
-    """[B, F, k] array -> DeepCTR's list of F tensors [B, 1, k]."""
-    return [tf.constant(x[:, i:i + 1]) for i in range(x.shape[1])]
-
-
-def pairs(n):
-    return list(itertools.combinations(range(n), 2))
 
 
 def softmax(x, axis=-1):

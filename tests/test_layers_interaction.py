@@ -1,6 +1,5 @@
 """Numeric tests of the interaction and pooling layers against NumPy references, plus output
 shapes, config round trips and argument validation."""
-import itertools
 
 import numpy as np
 import pytest
@@ -11,25 +10,10 @@ from ctr_models.layers import custom_objects
 from ctr_models.layers.interaction import (CIN, FM, AFMLayer, BiInteractionPooling, CrossNet,
                                            CrossNetMix, InnerProductLayer, OutterProductLayer)
 from ctr_models.layers.pooling import KMaxPooling
-from layer_testing import randomize_weights
+from layer_testing import as_list, pairs, rand, randomize_weights
 
 B, F, K = 5, 4, 3
 TOL = dict(rtol=1e-5, atol=1e-5)
-
-
-def rand(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
-
-
-
-
-def as_list(x):
-    """[B, F, k] array -> DeepCTR's list of F tensors [B, 1, k]."""
-    return [tf.constant(x[:, i:i + 1]) for i in range(x.shape[1])]
-
-
-def pairs(num_fields):
-    return list(itertools.combinations(range(num_fields), 2))
 
 
 def check_config_round_trip(layer, inputs):
