@@ -17,7 +17,9 @@ export PYTHONUNBUFFERED := 1
 
 venv: .venv.stamp
 
-$(VENV_CACHE)/.stack-installed: constraints.txt
+# No prerequisite on purpose: the folder name already carries the hash of constraints.txt, and a
+# fresh clone's file times would otherwise force a rebuild of a venv that is up to date.
+$(VENV_CACHE)/.stack-installed:
 	rm -rf $(VENV_CACHE)
 	$(PYTHON) -m venv $(VENV_CACHE)
 	$(VENV_CACHE)/bin/pip install -q --upgrade pip
