@@ -45,4 +45,4 @@ bench: venv
 	$(PY) -m pipeline.bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv.stamp build *.egg-info .pytest_cache
