@@ -9,6 +9,9 @@ _REGISTRY = {
     "DeepFEFM": "deepfefm", "DeepFM": "deepfm", "DIFM": "difm", "EDCN": "edcn", "FGCNN": "fgcnn",
     "FiBiNET": "fibinet", "FLEN": "flen", "FNN": "fnn", "FwFM": "fwfm", "IFM": "ifm",
     "MLR": "mlr", "NFM": "nfm", "ONN": "onn", "PNN": "pnn", "WDL": "wdl", "xDeepFM": "xdeepfm",
+    # multi-task models: one output per task, named after it
+    "ESMM": "multitask.esmm", "MMOE": "multitask.mmoe", "PLE": "multitask.ple",
+    "SharedBottom": "multitask.sharedbottom",
 }
 
 
@@ -17,10 +20,17 @@ _REGISTRY = {
 SPARSE_ONLY_DNN = frozenset({"AFM", "CCPM", "EDCN"})
 
 
-def _available():
+def _module_present(module):
+    """Whether `module` ("deepfm", or dotted "multitask.mmoe") exists, without importing it."""
+    import os
     import pkgutil
-    present = {m.name for m in pkgutil.iter_modules(__path__)}
-    return {name: module for name, module in _REGISTRY.items() if module in present}
+    *package, leaf = module.split(".")
+    return any(m.name == leaf for m in pkgutil.iter_modules(
+        [os.path.join(path, *package) for path in __path__]))
+
+
+def _available():
+    return {name: module for name, module in _REGISTRY.items() if _module_present(module)}
 
 
 MODEL_NAMES = tuple(sorted(_available(), key=str.lower))

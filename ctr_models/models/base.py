@@ -6,7 +6,8 @@ from ..layers.core import DNN, TASKS, PredictionLayer
 
 __all__ = ["build_features", "add_func", "dnn_logit", "output_model", "check_task",
            "grouped_interaction_model", "cross_deep_model",
-           "check_equal_dims", "as_group_tuple", "sparse_columns", "logit_dense"]
+           "check_equal_dims", "as_group_tuple", "sparse_columns", "logit_dense",
+           "check_multitask", "embedded_dnn_input", "tower_logits", "multitask_output_model"]
 
 
 def build_features(*column_lists):
@@ -134,3 +135,65 @@ def cross_deep_model(name, linear_feature_columns, dnn_feature_columns, cross_la
                           seed=seed)(x0))
     logit = logit_dense(concat_func(towers), seed)
     return output_model(features, add_func([linear_logit, logit]), task, name)
+
+
+def check_multitask(name, task_types, task_names):
+    """Validates a multi-task model's `task_types`/`task_names` (one entry per task, at least 2
+    tasks, known types, unique non-empty names); returns them as tuples."""
+    for arg, value in (("task_types", task_types), ("task_names", task_names)):
+        if isinstance(value, str) or value is None:
+            raise ValueError(f"{name}: {arg} must be a list with one entry per task, got {value!r}")
+    task_types, task_names = tuple(task_types), tuple(task_names)
+    if len(task_names) != len(task_types):
+        raise ValueError(f"{name}: task_types and task_names need one entry per task, got "
+                         f"{len(task_types)} task_types {task_types!r} and {len(task_names)} "
+                         f"task_names {task_names!r}")
+    if len(task_names) < 2:
+        raise ValueError(f"{name} is a multi-task model and needs at least 2 tasks, got "
+                         f"task_names={task_names!r}")
+    for task_type in task_types:
+        if task_type not in TASKS:
+            raise ValueError(f"{name}: task_types entries must be one of {TASKS}, got "
+                             f"{task_type!r} in task_types={task_types!r}")
+    for task_name in task_names:
+        if not isinstance(task_name, str) or not task_name:
+            raise ValueError(f"{name}: task_names entries must be non-empty strings (they name "
+                             f"the outputs), got {task_name!r} in task_names={task_names!r}")
+    repeated = sorted({n for n in task_names if task_names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{name}: task_names must be unique (they name the outputs), got "
+                         f"{task_names!r} with {repeated} repeated")
+    return task_types, task_names
+
+
+def embedded_dnn_input(features, dnn_feature_columns, l2_reg_embedding, seed):
+    """[B, sum of embedding dims + dense dims]: every column's embedding, flattened, and dense
+    values, concatenated (the common input of the multi-task models' experts and towers)."""
+    from ..inputs import input_from_feature_columns
+    from ..layers.utils import combined_dnn_input
+    sparse_embeddings, dense_values = input_from_feature_columns(
+        features, dnn_feature_columns, l2_reg_embedding, seed)
+    return combined_dnn_input(sparse_embeddings, dense_values)
+
+
+def tower_logits(task_inputs, tower_names, hidden_units, activation="relu", l2_reg=0,
+                 dropout_rate=0, use_bn=False, seed=1024):
+    """One tower per task: DNN(hidden_units) (none when empty) then a bias-free Dense(1);
+    [B, n_i] -> [B, 1] each. Layers are named tower_<name> and logit_<name>; tower i is seeded
+    seed + i so towers do not start identical."""
+    logits = []
+    for i, (x, tower_name) in enumerate(zip(task_inputs, tower_names)):
+        if hidden_units:
+            x = DNN(hidden_units, activation, l2_reg, dropout_rate, use_bn, seed=seed + i,
+                    name=f"tower_{tower_name}")(x)
+        logits.append(logit_dense(x, seed + i, name=f"logit_{tower_name}"))
+    return logits
+
+
+def multitask_output_model(features, logits, task_types, task_names, name):
+    """PredictionLayer(task_type) per task logit [B, 1], each named after its task, so
+    `model.output_names == list(task_names)`; a keras.Model over all inputs with the outputs in
+    task order."""
+    outputs = [PredictionLayer(task_type, name=task_name)(logit)
+               for logit, task_type, task_name in zip(logits, task_types, task_names)]
+    return keras.Model(inputs=list(features.values()), outputs=outputs, name=name)
