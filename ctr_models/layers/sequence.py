@@ -3,6 +3,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from .core import DNN
+from .recurrent import DynamicGRU  # noqa: F401  (DeepCTR exports it from layers.sequence)
 
 __all__ = ["SequencePoolingLayer", "WeightedSequenceLayer", "LocalActivationUnit",
            "AttentionSequencePoolingLayer"]
