@@ -18,14 +18,15 @@ from ctr_models.models import DIEN, get_model_fn
 from model_harness import reset
 
 ITEMS, CATES, TAGS, USERS, MAXLEN, N = 12, 4, 6, 5, 6, 1024
-SMALL = dict(dnn_hidden_units=(16,), att_hidden_units=(16,), l2_reg_embedding=0)  # losses: aux only
+# no embedding regulariser, so model.losses holds the auxiliary loss only
+SMALL = dict(dnn_hidden_units=(16,), att_hidden_units=(16,), l2_reg_embedding=0)
 
 
 def columns(length_name=None, negatives=True):
     """item/cate candidates with hist_ (and neg_hist_) sequences sharing their tables, plus a
     user id, a dense value and a pooled tag list for the DNN."""
-    cols = [SparseFeat("user", USERS, 3), SparseFeat("item", ITEMS, 4), SparseFeat("cate", CATES, 4),
-            DenseFeat("score", 1),
+    cols = [SparseFeat("user", USERS, 3), SparseFeat("item", ITEMS, 4),
+            SparseFeat("cate", CATES, 4), DenseFeat("score", 1),
             VarLenSparseFeat(SparseFeat("tags", TAGS, 3), 3, "mean")]
     prefixes = ["hist_"] + (["neg_hist_"] if negatives else [])
     for prefix in prefixes:

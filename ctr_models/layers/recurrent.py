@@ -180,7 +180,8 @@ class DynamicGRU(keras.layers.Layer):
                              f"got {input_shape}")
         seq_shape = tf.TensorShape(input_shape[0])
         if seq_shape.rank != 3 or seq_shape[-1] is None:
-            raise ValueError(f"DynamicGRU inputs must be [B, T, d] with a known d, got {seq_shape}")
+            raise ValueError(f"DynamicGRU inputs must be [B, T, d] with a known d, "
+                             f"got {seq_shape}")
         self.units = self.num_units or int(seq_shape[-1])
         self.rnn = keras.layers.RNN(_CELLS[self.gru_type](self.units, name="cell"),
                                     return_sequences=self.return_sequence, name="rnn")
@@ -247,7 +248,8 @@ class AuxiliaryLoss(keras.layers.Layer):
         self.mlp = (DNN(self.hidden_units, self.activation, seed=self.seed, name="aux_dnn")
                     if self.hidden_units else None)
         self.logit = keras.layers.Dense(
-            1, kernel_initializer=keras.initializers.GlorotNormal(seed=self.seed), name="aux_logit")
+            1, kernel_initializer=keras.initializers.GlorotNormal(seed=self.seed),
+            name="aux_logit")
         super().build(input_shape)
 
     def _logits(self, states, items, training):
