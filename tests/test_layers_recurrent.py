@@ -117,6 +117,7 @@ def test_padded_step_values_do_not_matter():
     noisy_x = np.where(LENGTH_MASK[..., None], X, 50.0).astype("float32")
     noisy_att = np.where(LENGTH_MASK[..., None], ATT, 0.9).astype("float32")
     clean = layer([X, LENGTHS, ATT]).numpy()
+    np.testing.assert_allclose(layer([X, LENGTHS, ATT[..., 0]]).numpy(), clean, rtol=1e-6)
     np.testing.assert_allclose(layer([noisy_x, LENGTHS, noisy_att]).numpy(), clean, rtol=1e-6)
 
 

@@ -148,9 +148,10 @@ class DynamicGRU(keras.layers.Layer):
     gru_type 'GRU' and 'AIGRU' run the plain GRU cell (AIGRU scales its inputs by attention
     before this layer); 'AGRU' and 'AUGRU' run the attentional cells and take the scores.
 
-    Inputs: [inputs [B, T, d], steps] for GRU/AIGRU, [inputs, steps, att_score [B, T, 1]] for
-    AGRU/AUGRU, where `steps` is either the sequence lengths [B, 1] (int; steps t >= length are
-    padding) or a step mask [B, T] (bool; False = padding, anywhere in the sequence).
+    Inputs: [inputs [B, T, d], steps] for GRU/AIGRU, [inputs, steps, att_score [B, T, 1] (or
+    [B, T])] for AGRU/AUGRU, where `steps` is either the sequence lengths [B, 1] (int; steps
+    t >= length are padding) or a step mask [B, T] (bool; False = padding, anywhere in the
+    sequence).
     Output: return_sequence=True: the state after every step [B, T, units] (zeros at padded
     steps; the Keras mask of the output marks the valid steps); otherwise the state after the
     last valid step [B, 1, units] (zeros for an empty sequence).
@@ -191,7 +192,10 @@ class DynamicGRU(keras.layers.Layer):
         seq, steps = inputs[0], inputs[1]
         valid = step_mask(steps, tf.shape(seq)[1])
         if self._needs_attention:
-            seq = tf.concat([seq, tf.cast(inputs[2], seq.dtype)], axis=-1)
+            att_score = tf.cast(inputs[2], seq.dtype)
+            if att_score.shape.rank == 2:
+                att_score = att_score[..., None]
+            seq = tf.concat([seq, att_score], axis=-1)
         out = self.rnn(seq, mask=valid)
         if self.return_sequence:
             return out * tf.cast(valid, out.dtype)[..., None]
