@@ -1,0 +1,128 @@
+"""One end-to-end pipeline run of a behaviour-sequence model (DIN) on a generated behaviour log:
+ExampleGen -> HistoryBuilder -> ... -> Pusher, shared by every assertion."""
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.dataset_spec import load_spec
+from data.behaviour import write_behaviour
+from pipeline.pipeline import RunPaths, TrainingConfig, beam_args, create_pipeline
+from pipeline.report import read_run
+
+pytestmark = pytest.mark.pipeline
+
+ROWS = 3000
+COMPONENTS = ["CsvExampleGen", "HistoryBuilder", "StatisticsGen", "SchemaGen", "CurateSchema",
+              "ExampleValidator", "Transform", "Trainer", "latest_blessed_model_resolver",
+              "Evaluator", "Pusher"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from tfx import v1 as tfx
+    root = tmp_path_factory.mktemp("sequence")
+    data_dir = str(root / "data")
+    write_behaviour(data_dir, rows=ROWS, seed=1)
+    os.remove(os.path.join(data_dir, "oracle.json"))
+    spec = load_spec("behaviour")
+    paths = RunPaths(str(root / "run"))
+    training = TrainingConfig(model="DIN", model_args={"dnn_hidden_units": (32, 16),
+                                                       "att_hidden_size": (16, 8)},
+                              train_steps=40, eval_steps=2, batch_size=128, learning_rate=3e-3)
+    pipeline = create_pipeline(spec, data_dir, paths, training, input_pattern="*.csv",
+                               beam_pipeline_args=beam_args("in_memory"))
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+    return spec, paths, read_run(paths.metadata_path, pipeline.pipeline_info.pipeline_name)
+
+
+def test_every_component_incl_the_history_builder_completed_in_mlmd(run):
+    _, paths, report = run
+    assert sorted(c.node_id for c in report.components) == sorted(COMPONENTS)
+    assert {c.state for c in report.components} == {"COMPLETE"}
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = paths.metadata_path
+    store = metadata_store.MetadataStore(config)
+    examples = {a.uri.split(os.sep)[-3]: a for a in store.get_artifacts_by_type("Examples")}
+    # ExampleGen's log, the HistoryBuilder's rows and Transform's output, each with both splits
+    assert sorted(examples) == ["CsvExampleGen", "HistoryBuilder", "Transform"]
+    assert all(sorted(json.loads(a.properties["split_names"].string_value)) == ["eval", "train"]
+               for a in examples.values())
+
+
+def _history_rows(paths, split="eval", n=200):
+    files = glob.glob(os.path.join(paths.pipeline_root, "HistoryBuilder", "examples", "*",
+                                   f"Split-{split}", "*"))
+    return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(n)]
+
+
+def _text(example, name):
+    return example.features.feature[name].bytes_list.value[0].decode()
+
+
+def test_history_rows_are_split_by_time_and_carry_the_sequences(run):
+    spec, paths, _ = run
+    train = [tf.train.Example.FromString(r) for r in _history_rows(paths, "train", 10_000)]
+    evaluation = [tf.train.Example.FromString(r) for r in _history_rows(paths, "eval", 10_000)]
+    assert len(train) + len(evaluation) == ROWS
+    stamp = lambda e: e.features.feature["timestamp"].int64_list.value[0]  # noqa: E731
+    assert max(map(stamp, train)) < min(map(stamp, evaluation))
+    for name in spec.behaviour.generated_names() + ["hist_length_bucket"]:
+        assert name in evaluation[0].features.feature
+    lengths = [len(_text(e, "hist_item_id").split("|")) for e in evaluation
+               if _text(e, "hist_item_id")]
+    assert max(lengths) == spec.behaviour.max_length
+
+
+def test_model_is_blessed_and_the_eval_has_history_length_slices(run):
+    _, _, report = run
+    assert report.blessed is True, report.format()
+    assert report.pushed_model and os.path.isdir(report.pushed_model)
+    assert report.overall["example_count"] >= 200
+    buckets = {name for name, _ in report.slices if name.startswith("hist_length_bucket=")}
+    assert buckets and buckets <= {"hist_length_bucket=0", "hist_length_bucket=1-4",
+                                   "hist_length_bucket=5+"}, report.slices
+
+
+def test_pushed_model_scores_raw_examples_with_history_strings(run):
+    import tensorflow_transform as tft
+    import tf_keras as keras
+    from ctr_models.layers import custom_objects
+    _, paths, report = run
+    serialized = _history_rows(paths)
+    pushed = tf.saved_model.load(report.pushed_model)
+    serve = pushed.signatures["serving_default"]
+    served = serve(examples=tf.constant(serialized))["prediction"].numpy()
+    transform_dir = sorted(glob.glob(os.path.join(paths.pipeline_root, "Transform",
+                                                  "transform_graph", "*")))[-1]
+    tft_output = tft.TFTransformOutput(transform_dir)
+    transformed = tft_output.transform_raw_features(
+        tf.io.parse_example(serialized, tft_output.raw_feature_spec()))
+    trainer_model = keras.models.load_model(
+        os.path.join(report.model_uri, "Format-Serving"), custom_objects=custom_objects)
+    assert {i.name for i in trainer_model.inputs} == {"user_id", "item_id", "cate_id",
+                                                      "hist_item_id", "hist_cate_id"}
+    expected = trainer_model({i.name: transformed[i.name] for i in trainer_model.inputs})
+    np.testing.assert_allclose(served, expected.numpy(), atol=1e-5)
+
+    # A client sends what it logged: raw candidate + history strings. The history changes the
+    # score; no history at all is a valid (cold-start) request.
+    def request(history_items, history_cates):
+        example = tf.train.Example()
+        f = example.features.feature
+        for name, value in (("user_id", 7), ("item_id", 20), ("cate_id", 2)):
+            f[name].int64_list.value.append(value)
+        if history_items is not None:
+            f["hist_item_id"].bytes_list.value.append(history_items.encode())
+            f["hist_cate_id"].bytes_list.value.append(history_cates.encode())
+        return example.SerializeToString()
+
+    scores = serve(examples=tf.constant([request("20|31|5", "2|2|2"), request("8|9", "5|6"),
+                                         request(None, None)]))["prediction"].numpy()[:, 0]
+    assert np.all((scores > 0) & (scores < 1))
+    assert abs(scores[0] - scores[1]) > 1e-4 and abs(scores[0] - scores[2]) > 1e-4
