@@ -76,6 +76,8 @@ def test_signature_matches_deepctr():
         "att_hidden_units=(64, 16), att_activation='dice', att_weight_normalization=True, "
         "l2_reg_dnn=0, l2_reg_embedding=1e-06, dnn_dropout=0, seed=1024, task='binary')")
     assert get_model_fn("dien") is DIEN
+    from ctr_models.models.sequence import DIEN as from_sequence_package
+    assert from_sequence_package is DIEN
     from ctr_models.layers.sequence import DynamicGRU as exported
     assert exported is DynamicGRU
 
