@@ -12,8 +12,8 @@ _REGISTRY = {
     # multi-task models: one output per task, named after it
     "ESMM": "multitask.esmm", "MMOE": "multitask.mmoe", "PLE": "multitask.ple",
     "SharedBottom": "multitask.sharedbottom",
-    # behaviour-sequence models: candidate SparseFeat X + VarLenSparseFeat hist_X
-    "DIEN": "sequence.dien",
+    # behaviour-sequence models: candidate SparseFeat X + VarLenSparseFeat hist_X (DSIN: sess_<i>_X)
+    "BST": "sequence.bst", "DIEN": "sequence.dien", "DIN": "sequence.din", "DSIN": "sequence.dsin",
 }
 
 

@@ -96,8 +96,9 @@ def split_sequence_columns(dnn_feature_columns, feature_list, sequence_names, mo
             elif fc.embedding_dim != candidate.embedding_dim:
                 raise ValueError(
                     f"{model_name}: {name!r} has embedding_dim {fc.embedding_dim} but its "
-                    f"candidate {candidate.name!r} has {candidate.embedding_dim}; they are compared "
-                    f"by attention, so share the table: embedding_name={candidate.embedding_name!r}")
+                    f"candidate {candidate.name!r} has {candidate.embedding_dim}; they are "
+                    f"compared by attention, so share the table: "
+                    f"embedding_name={candidate.embedding_name!r}")
             elif fc.embedding_name != candidate.embedding_name:
                 _LOG.warning("%s: %r reads table %r, not its candidate's %r: the two are learned "
                              "separately (pass embedding_name=%r to share them)", model_name, name,
