@@ -322,7 +322,7 @@ class Transformer(keras.layers.Layer):
     supports_masking=False: input [queries, keys, query_length [B, 1], key_length [B, 1]].
     Output by `output_type`: 'mean' / 'sum' over the valid query steps -> [B, 1, d] (its mask,
     [B, 1], says whether any step was valid); None -> [B, Tq, d] carrying the query mask
-    (values at padded steps are meaningless).
+    (values at padded steps are meaningless). The output mask is set on both input paths.
 
     Differences from DeepCTR 0.9.4: keys get their own position encoding (DeepCTR encodes the
     queries twice and uses them as keys); 'mean'/'sum' skip padded steps (DeepCTR averages over
@@ -357,16 +357,19 @@ class Transformer(keras.layers.Layer):
         self.use_layer_norm = use_layer_norm
         self.blinding = blinding
         self.seed = seed
-        self.supports_masking = supports_masking
+        # inputs carry Keras masks (else lengths); Keras' own flag stays on so that the
+        # output mask is computed on both paths
+        self.mask_inputs = supports_masking
+        self.supports_masking = True
         self.attention_type = attention_type
         self.output_type = output_type
 
     def build(self, input_shape):
-        expected = 2 if self.supports_masking else 4
+        expected = 2 if self.mask_inputs else 4
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) != expected:
-            names = ("[queries, keys]" if self.supports_masking
+            names = ("[queries, keys]" if self.mask_inputs
                      else "[queries, keys, query_length, key_length]")
-            raise ValueError(f"Transformer(supports_masking={self.supports_masking}) expects "
+            raise ValueError(f"Transformer(supports_masking={self.mask_inputs}) expects "
                              f"inputs {names}, got {input_shape}")
         query_shape, key_shape = tf.TensorShape(input_shape[0]), tf.TensorShape(input_shape[1])
         if query_shape.rank != 3 or key_shape.rank != 3:
@@ -417,7 +420,7 @@ class Transformer(keras.layers.Layer):
     def _masks(self, inputs, mask):
         """(query mask [B, Tq], key mask [B, Tk]) as bools."""
         queries, keys = inputs[0], inputs[1]
-        if self.supports_masking:
+        if self.mask_inputs:
             masks = list(mask) if mask is not None else [None, None]
             if masks[0] is None or masks[1] is None:
                 raise ValueError("Transformer(supports_masking=True) needs the Keras masks of "
@@ -490,7 +493,7 @@ class Transformer(keras.layers.Layer):
         return (query_shape[0], 1, self.num_units)
 
     def compute_mask(self, inputs, mask=None):
-        if self.supports_masking:
+        if self.mask_inputs:
             if mask is None or mask[0] is None:
                 return None
             query_mask = tf.cast(mask[0], tf.bool)
@@ -506,7 +509,7 @@ class Transformer(keras.layers.Layer):
                 "use_positional_encoding": self.use_positional_encoding,
                 "use_res": self.use_res, "use_feed_forward": self.use_feed_forward,
                 "use_layer_norm": self.use_layer_norm, "blinding": self.blinding,
-                "seed": self.seed, "supports_masking": self.supports_masking,
+                "seed": self.seed, "supports_masking": self.mask_inputs,
                 "attention_type": self.attention_type, "output_type": self.output_type}
 
 
@@ -661,3 +664,6 @@ class BiLSTM(keras.layers.Layer):
         return {**super().get_config(), "units": self.units, "layers": self.layers,
                 "res_layers": self.res_layers, "dropout_rate": self.dropout_rate,
                 "merge_mode": self.merge_mode}
+
+
+from .pooling import KMaxPooling  # noqa: E402,F401  (DeepCTR exports it from layers.sequence)
