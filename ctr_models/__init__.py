@@ -8,3 +8,5 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 __version__ = "0.1.0"
+
+from .utils import check_version  # noqa: E402,F401  (offline; see ctr_models.utils)

@@ -144,3 +144,11 @@ def build_input_features(feature_columns, prefix=""):
 def get_feature_names(feature_columns):
     """Names of the model inputs the columns need, in input order."""
     return list(build_input_features(_unique_columns(feature_columns)).keys())
+
+
+def __getattr__(name):
+    # DeepCTR defines these two here; ours live in inputs.py, which imports this module.
+    if name in ("get_linear_logit", "input_from_feature_columns"):
+        from . import inputs
+        return getattr(inputs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,8 @@ one variable per table (same maths, the layout DeepCTR uses).
 """
 import contextlib
 import contextvars
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
+from itertools import chain
 
 import tensorflow as tf
 import tf_keras as keras
@@ -208,3 +209,107 @@ def get_linear_logit(features, feature_columns, units=1, use_bias=False, seed=10
         return linear(1)(dense_input)
     return keras.layers.Lambda(lambda x: tf.zeros((tf.shape(x)[0], units)))(
         list(features.values())[0])
+
+
+# --------------------------------------------------------------------------------------------
+# DeepCTR's inputs.py helpers, for code written against them (e.g. a custom model that builds
+# its own embeddings). They keep DeepCTR's layout: one keras Embedding per table, one lookup per
+# field. The models above use the fused lookup instead.
+
+def get_inputs_list(inputs):
+    """The values of every non-None dict in `inputs`, chained into one list."""
+    return list(chain.from_iterable(d.values() for d in inputs if d is not None))
+
+
+def _embedding_initializer(fc, seed):
+    if fc.embeddings_initializer is not None:
+        return fc.embeddings_initializer
+    initializer = dict(DEFAULT_EMBEDDINGS_INITIALIZER)
+    return {**initializer, "config": {**initializer["config"], "seed": seed}}
+
+
+def create_embedding_dict(sparse_feature_columns, varlen_sparse_feature_columns, seed, l2_reg,
+                          prefix="sparse_", seq_mask_zero=True):
+    """embedding_name -> keras Embedding(vocabulary_size, embedding_dim) for every column;
+    a VarLenSparseFeat's table masks id 0 when `seq_mask_zero` (it replaces a SparseFeat's table
+    of the same embedding_name, as in DeepCTR)."""
+    tables = {}
+    for fc in list(sparse_feature_columns) + list(varlen_sparse_feature_columns or []):
+        is_seq = isinstance(fc, VarLenSparseFeat)
+        layer = keras.layers.Embedding(
+            fc.vocabulary_size, fc.embedding_dim,
+            embeddings_initializer=_embedding_initializer(fc, seed),
+            embeddings_regularizer=keras.regularizers.l2(l2_reg),
+            mask_zero=is_seq and seq_mask_zero,
+            name=prefix + ("_seq_emb_" + fc.name if is_seq else "_emb_" + fc.embedding_name))
+        layer.trainable = fc.trainable
+        tables[fc.embedding_name] = layer
+    return tables
+
+
+def create_embedding_matrix(feature_columns, l2_reg, seed, prefix="", seq_mask_zero=True):
+    """create_embedding_dict for the SparseFeats and VarLenSparseFeats of `feature_columns`."""
+    feature_columns = feature_columns or []
+    return create_embedding_dict([fc for fc in feature_columns if isinstance(fc, SparseFeat)],
+                                 [fc for fc in feature_columns
+                                  if isinstance(fc, VarLenSparseFeat)],
+                                 seed, l2_reg, prefix=prefix + "sparse",
+                                 seq_mask_zero=seq_mask_zero)
+
+
+def _lookup_ids(fc, input_dict, mask_zero):
+    if fc.use_hash:
+        return Hash(fc.vocabulary_size, mask_zero=mask_zero,
+                    vocabulary_path=fc.vocabulary_path)(input_dict[fc.name])
+    return input_dict[fc.name]
+
+
+def get_embedding_vec_list(embedding_dict, input_dict, sparse_feature_columns,
+                           return_feat_list=(), mask_feat_list=()):
+    """[embedding of each column] (all, or those named in `return_feat_list`); note that, as in
+    DeepCTR, `embedding_dict` is indexed by the column's name here."""
+    return [embedding_dict[fc.name](_lookup_ids(fc, input_dict, fc.name in mask_feat_list))
+            for fc in sparse_feature_columns
+            if not return_feat_list or fc.name in return_feat_list]
+
+
+def embedding_lookup(sparse_embedding_dict, sparse_input_dict, sparse_feature_columns,
+                     return_feat_list=(), mask_feat_list=(), to_list=False):
+    """group_name -> [[B, 1, dim] embedding per column] (or one flat list with `to_list`)."""
+    grouped = defaultdict(list)
+    for fc in sparse_feature_columns:
+        if not return_feat_list or fc.name in return_feat_list:
+            ids = _lookup_ids(fc, sparse_input_dict, fc.name in mask_feat_list)
+            grouped[fc.group_name].append(sparse_embedding_dict[fc.embedding_name](ids))
+    if to_list:
+        return list(chain.from_iterable(grouped.values()))
+    return grouped
+
+
+def varlen_embedding_lookup(embedding_dict, sequence_input_dict, varlen_sparse_feature_columns):
+    """name -> [B, maxlen, dim] embedding of each VarLenSparseFeat (hashed ids keep 0 = padding)."""
+    return {fc.name: embedding_dict[fc.embedding_name](_lookup_ids(fc, sequence_input_dict, True))
+            for fc in varlen_sparse_feature_columns}
+
+
+def get_varlen_pooling_list(embedding_dict, features, varlen_sparse_feature_columns,
+                            to_list=False):
+    """group_name -> [[B, 1, dim] pooled sequence per VarLenSparseFeat] (weighted by
+    `weight_name`, over `length_name` steps or the embedding mask), or a flat iterator with
+    `to_list` (as DeepCTR)."""
+    pooled = pool_varlen(embedding_dict, features, varlen_sparse_feature_columns)
+    grouped = defaultdict(list)
+    for fc in varlen_sparse_feature_columns:
+        grouped[fc.group_name].append(pooled[fc.name])
+    if to_list:
+        return chain.from_iterable(grouped.values())
+    return grouped
+
+
+def mergeDict(a, b):
+    """group_name -> list: b's lists appended to a's."""
+    merged = defaultdict(list)
+    for d in (a, b):
+        for key, values in d.items():
+            merged[key].extend(values)
+    return merged

@@ -93,9 +93,9 @@ def test_dnn_with_dice_activation_runs():
     assert out.shape == (3, 2, 4)
 
 
-def test_dnn_empty_hidden_units_raise():
-    with pytest.raises(ValueError, match="hidden_units"):
-        DNN(())
+def test_dnn_empty_hidden_units_is_identity():
+    x = rand(3, 5)
+    np.testing.assert_array_equal(DNN(())(x).numpy(), x)  # DeepCTR's models rely on it
 
 
 # ----------------------------------------------------------------------------- PredictionLayer

@@ -12,7 +12,8 @@ TASKS = ("binary", "regression")
 class DNN(keras.layers.Layer):
     """Multi-layer perceptron.
 
-    Input: [B, ..., in_dim]. Output: [B, ..., hidden_units[-1]].
+    Input: [B, ..., in_dim]. Output: [B, ..., hidden_units[-1]]; with empty `hidden_units` the
+    layer is the identity (as in DeepCTR).
     Each hidden layer: Dense -> (BatchNorm) -> activation -> Dropout; the last layer uses
     `output_activation` when given.
     """
@@ -20,8 +21,6 @@ class DNN(keras.layers.Layer):
     def __init__(self, hidden_units, activation="relu", l2_reg=0, dropout_rate=0, use_bn=False,
                  output_activation=None, seed=1024, **kwargs):
         super().__init__(**kwargs)
-        if len(hidden_units) == 0:
-            raise ValueError("DNN needs at least one hidden unit count in hidden_units")
         self.hidden_units = tuple(hidden_units)
         self.activation = activation
         self.l2_reg = l2_reg
@@ -59,6 +58,8 @@ class DNN(keras.layers.Layer):
         return x
 
     def compute_output_shape(self, input_shape):
+        if not self.hidden_units:
+            return tuple(input_shape)
         return tuple(input_shape[:-1]) + (self.hidden_units[-1],)
 
     def get_config(self):
@@ -98,3 +99,15 @@ class PredictionLayer(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "task": self.task, "use_bias": self.use_bias}
+
+
+# DeepCTR's layers.core also holds these two; ours live with the layers that use them. Resolved
+# lazily because both modules import this one.
+_DEEPCTR_NAMES = {"LocalActivationUnit": "sequence", "RegulationModule": "field_interaction"}
+
+
+def __getattr__(name):
+    if name in _DEEPCTR_NAMES:
+        import importlib
+        return getattr(importlib.import_module(f"{__package__}.{_DEEPCTR_NAMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

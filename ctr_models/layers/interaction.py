@@ -421,3 +421,16 @@ class OutterProductLayer(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "kernel_type": self.kernel_type, "seed": self.seed}
+
+
+# DeepCTR's layers.interaction also holds the field-interaction layers; ours live in
+# field_interaction.py, which imports this module, so they are resolved lazily.
+_FIELD_INTERACTION_NAMES = ("InteractingLayer", "FGCNNLayer", "SENETLayer", "BilinearInteraction",
+                            "FieldWiseBiInteraction", "FwFMLayer", "FEFMLayer", "BridgeModule")
+
+
+def __getattr__(name):
+    if name in _FIELD_INTERACTION_NAMES:
+        from . import field_interaction
+        return getattr(field_interaction, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,7 +4,8 @@ import tf_keras as keras
 
 from ..hashing import hash_bucket_ids
 
-__all__ = ["NoMask", "Hash", "Linear", "concat_func", "reduce_sum", "combined_dnn_input"]
+__all__ = ["NoMask", "Hash", "Linear", "Concat", "_Add", "concat_func", "reduce_sum", "reduce_mean",
+           "reduce_max", "div", "softmax", "add_func", "combined_dnn_input"]
 
 
 class NoMask(keras.layers.Layer):
@@ -26,7 +27,7 @@ class Hash(keras.layers.Layer):
     all other keys to [1, num_buckets).
     With `vocabulary_path`: a CSV of ``id,key`` rows is looked up; unknown keys -> `default_value`.
 
-    Input: [B, L] string or int tensor. Output: [B, L] int32.
+    Input: [B, L] string or numeric tensor. Output: [B, L] int64 (as DeepCTR).
     """
 
     def __init__(self, num_buckets, mask_zero=False, vocabulary_path=None, default_value=0,
@@ -43,12 +44,9 @@ class Hash(keras.layers.Layer):
             self.hash_table = tf.lookup.StaticHashTable(initializer, default_value)
 
     def call(self, x):
-        if x.dtype != tf.string:
-            x = tf.strings.as_string(x)
         if self.vocabulary_path:
-            return tf.cast(self.hash_table.lookup(x), tf.int32)
-        ids = hash_bucket_ids(x, self.num_buckets, self.mask_zero)
-        return tf.cast(ids, tf.int32)
+            return self.hash_table.lookup(x if x.dtype == tf.string else tf.strings.as_string(x))
+        return hash_bucket_ids(x, self.num_buckets, self.mask_zero)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -110,6 +108,58 @@ class Linear(keras.layers.Layer):
                 "use_bias": self.use_bias, "seed": self.seed, "units": self.units}
 
 
+class Concat(keras.layers.Layer):
+    """tf.concat of a list of tensors along `axis` that, with `supports_masking`, also
+    concatenates their masks (an unmasked input counts as all valid) and reduces the result over
+    the last axis, as DeepCTR's layer does. Input: list of tensors. Output: their concatenation."""
+
+    def __init__(self, axis, supports_masking=True, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.supports_masking = supports_masking
+
+    def call(self, inputs):
+        return tf.concat(inputs, axis=self.axis)
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.supports_masking:
+            return None
+        if mask is None:
+            mask = [getattr(x, "_keras_mask", None) for x in inputs]
+        if all(m is None for m in mask):
+            return None
+        masks = []
+        for x, m in zip(inputs, mask):
+            if m is None:
+                m = tf.ones_like(x, dtype=tf.bool)
+            elif m.shape.rank < x.shape.rank:
+                m = tf.expand_dims(m, axis=-1)
+            masks.append(m)
+        return tf.reduce_all(tf.concat(masks, axis=self.axis), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis,
+                "supports_masking": self.supports_masking}
+
+
+class _Add(keras.layers.Layer):
+    """Sum of a list of same-shape tensors; an empty list gives the constant [[0.0]] (DeepCTR)."""
+
+    def call(self, inputs):
+        if len(inputs) == 0:
+            return tf.constant([[0.0]])
+        return tf.add_n(inputs)
+
+
+def add_func(inputs):
+    """Sum of a list of tensors (a non-list or a single tensor is returned as is)."""
+    if not isinstance(inputs, list):
+        return inputs
+    if len(inputs) == 1:
+        return inputs[0]
+    return _Add()(inputs)
+
+
 def concat_func(inputs, axis=-1, mask=False):
     """Concatenates a list of tensors (a single tensor is returned as is)."""
     if not mask:
@@ -119,8 +169,32 @@ def concat_func(inputs, axis=-1, mask=False):
     return keras.layers.Concatenate(axis=axis)(inputs)
 
 
-def reduce_sum(x, axis=None, keep_dims=False):
-    return tf.reduce_sum(x, axis=axis, keepdims=keep_dims)
+def reduce_sum(x, axis=None, keep_dims=False, name=None, reduction_indices=None):
+    """tf.reduce_sum with DeepCTR's TF1-style arguments (`reduction_indices` = old name of axis)."""
+    return tf.reduce_sum(x, axis=axis if axis is not None else reduction_indices,
+                         keepdims=keep_dims, name=name)
+
+
+def reduce_mean(x, axis=None, keep_dims=False, name=None, reduction_indices=None):
+    """tf.reduce_mean with DeepCTR's TF1-style arguments."""
+    return tf.reduce_mean(x, axis=axis if axis is not None else reduction_indices,
+                          keepdims=keep_dims, name=name)
+
+
+def reduce_max(x, axis=None, keep_dims=False, name=None, reduction_indices=None):
+    """tf.reduce_max with DeepCTR's TF1-style arguments."""
+    return tf.reduce_max(x, axis=axis if axis is not None else reduction_indices,
+                         keepdims=keep_dims, name=name)
+
+
+def div(x, y, name=None):
+    """x / y (tf.divide)."""
+    return tf.divide(x, y, name=name)
+
+
+def softmax(logits, dim=-1, name=None):
+    """tf.nn.softmax over axis `dim` (DeepCTR's argument name)."""
+    return tf.nn.softmax(logits, axis=dim, name=name)
 
 
 def combined_dnn_input(sparse_embedding_list, dense_value_list):
