@@ -1,0 +1,16 @@
+"""DCNEstimator: DeepCTR's estimator API over ctr_models' DCN (see ctr_models.estimator)."""
+from ...models import DCN
+from ..core import estimator_from_args
+
+__all__ = ["DCNEstimator"]
+
+
+def DCNEstimator(linear_feature_columns, dnn_feature_columns, cross_num=2, dnn_hidden_units=(256,
+                 128, 64), l2_reg_linear=1e-5, l2_reg_embedding=1e-5, l2_reg_cross=1e-5,
+                 l2_reg_dnn=0, seed=1024, dnn_dropout=0, dnn_use_bn=False, dnn_activation='relu',
+                 task='binary', model_dir=None, config=None, linear_optimizer='Ftrl',
+                 dnn_optimizer='Adagrad', training_chief_hooks=None):
+    """DCN trained through the Estimator interface (train / evaluate / predict /
+    export_saved_model) on tf.feature_column columns; the model arguments are DCN's.
+    Returns a KerasEstimator."""
+    return estimator_from_args(DCN, locals())

@@ -1,0 +1,15 @@
+"""WDLEstimator: DeepCTR's estimator API over ctr_models' WDL (see ctr_models.estimator)."""
+from ...models import WDL
+from ..core import estimator_from_args
+
+__all__ = ["WDLEstimator"]
+
+
+def WDLEstimator(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128, 64),
+                 l2_reg_linear=1e-5, l2_reg_embedding=1e-5, l2_reg_dnn=0, seed=1024, dnn_dropout=0,
+                 dnn_activation='relu', task='binary', model_dir=None, config=None,
+                 linear_optimizer='Ftrl', dnn_optimizer='Adagrad', training_chief_hooks=None):
+    """WDL trained through the Estimator interface (train / evaluate / predict /
+    export_saved_model) on tf.feature_column columns; the model arguments are WDL's.
+    Returns a KerasEstimator."""
+    return estimator_from_args(WDL, locals())
