@@ -21,6 +21,44 @@ from components.dataset_spec import spec_from_config  # noqa: E402
 from components.model_builder import build_model, feature_columns, vocabulary_sizes  # noqa: E402
 
 SERVING_OUTPUT = "prediction"
+# The raw-data schema beside the SavedModel: lets `python -m pipeline predict` turn CSV rows into
+# the tf.Examples the serving signature parses (Pusher copies assets.extra with the model).
+RAW_SCHEMA_FILE = os.path.join("assets.extra", "raw_schema.pbtxt")
+# The CLI prints this logger's records as progress lines.
+progress_log = logging.getLogger("ctr_pipeline.progress")
+
+
+class TrainingProgress(keras.callbacks.Callback):
+    """Logs step, loss and AUC `updates` times per run, and the end of each epoch."""
+
+    def __init__(self, steps_per_epoch, epochs, updates=4):
+        super().__init__()
+        self.steps_per_epoch, self.epochs = steps_per_epoch, epochs
+        self.every = max(1, -(-steps_per_epoch * epochs // updates))  # ceil: at most `updates`
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    @staticmethod
+    def _metrics(logs, prefix=""):
+        keys = sorted((k for k in logs if k.startswith(prefix) and
+                       (k[len(prefix):] == "loss" or k.endswith("auc"))),
+                      key=lambda k: (k[len(prefix):] != "loss", k))
+        return " ".join(f"{k} {float(logs[k]):.4f}" for k in keys)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.epoch * self.steps_per_epoch + batch + 1
+        if step % self.every == 0 and step < self.steps_per_epoch * self.epochs:
+            progress_log.info("step %d/%d %s", step, self.steps_per_epoch * self.epochs,
+                              self._metrics(logs or {}))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        progress_log.info("epoch %d/%d %s | eval %s", epoch + 1, self.epochs,
+                          self._metrics({k: v for k, v in logs.items()
+                                         if not k.startswith("val_")}),
+                          self._metrics(logs, "val_"))
 
 
 def make_strategy(name):
@@ -130,7 +168,7 @@ def run_fn(fn_args):
     start = time.time()
     history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         validation_data=evaluation, validation_steps=fn_args.eval_steps,
-                        verbose=2)
+                        verbose=2, callbacks=[TrainingProgress(steps_per_epoch, epochs)])
     seconds = time.time() - start
     summary = {"model": config["model"], "model_args": config.get("model_args", {}),
                "strategy": config.get("strategy", "default"), "replicas":
@@ -144,7 +182,11 @@ def run_fn(fn_args):
     export_dir = fn_args.serving_model_dir
     if not _is_chief(strategy):  # every worker must save, only the chief's copy is kept
         export_dir = os.path.join(fn_args.model_run_dir, f"worker_tmp_{time.time_ns()}")
+    progress_log.info("exporting the SavedModel")
     model.save(export_dir, save_format="tf", signatures=make_signatures(model, tft_output, spec))
+    tf.io.gfile.makedirs(os.path.join(export_dir, "assets.extra"))
+    with tf.io.gfile.GFile(os.path.join(export_dir, RAW_SCHEMA_FILE), "w") as f:
+        f.write(str(tft_output.raw_metadata.schema))
     os.makedirs(fn_args.model_run_dir, exist_ok=True)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training_summary.json"), "w") as f:
         json.dump(summary, f, indent=2)

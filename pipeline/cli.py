@@ -107,7 +107,9 @@ def _add_run_args(parser):
                         help="DirectRunner mode; auto = multi_processing for inputs over 100 MB "
                              "(below that, worker start-up costs more than it saves)")
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
-    parser.add_argument("--verbose", action="store_true", help="log progress (INFO)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="stream the full log to the terminal (default: one line per "
+                             "component; the log goes to <root>/logs/<run id>.log)")
 
 
 def default_data(spec):
@@ -151,7 +153,7 @@ def run_pipeline(args, data=None):
     return read_run(paths.metadata_path, pipeline.pipeline_info.pipeline_name)
 
 
-def demo(args):
+def demo(args, out=print):
     from data.generators import write_criteo
     root = os.path.abspath(args.root or os.path.join("runs", "demo"))
     data_dir = os.path.join(root, "data")
@@ -160,13 +162,84 @@ def demo(args):
     args.root = root
     report = run_pipeline(args, data=data_dir)
     oracle = os.path.join(data_dir, "oracle.json")
-    print(report.format())
+    out(report.format(worst=3, timings=False))
     if os.path.exists(oracle):
         import json
         with open(oracle) as f:
             info = json.load(f)
-        print(f"Oracle AUC of the planted click model on all rows: {info.get('oracle_auc'):.4f}")
+        out(f"Oracle AUC of the planted click model on all rows: {info.get('oracle_auc'):.4f}")
     return report
+
+
+def _run(args, out=print):
+    report = run_pipeline(args)
+    out(report.format(worst=3, timings=False))
+    return report
+
+
+def _default_root(args):
+    if not args.root:
+        from components.dataset_spec import load_spec
+        name = "demo" if args.command == "demo" else load_spec(args.dataset).name
+        args.root = os.path.join("runs", name)
+    args.root = os.path.abspath(args.root)
+    return args.root
+
+
+def _short_error(error):
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if text.endswith(":") and len(lines) > 1:  # TF's "in user code:": the cause comes last
+        text = lines[-1]
+    return f"{type(error).__name__}: {text[:300]}"
+
+
+def run_with_progress(args, run):
+    """`run(args, out)` (a pipeline run that prints its summary through `out`) as a person should
+    see it: a line per component, the summary, the paths of the HTML report and of the full log
+    (everything else is in the log). A failure prints the failing component, the error and the
+    log path; the exit status is then 1 (2 for bad input)."""
+    from pipeline.progress import QuietRun, rename_log
+    from pipeline.runs import latest_run_id
+    root = _default_root(args)
+    quiet = QuietRun(root, verbose=args.verbose,
+                     pipeline_root=os.path.join(root, "pipeline_root"))
+    with quiet:
+        started_ms = int(quiet.progress.start * 1000)
+        if quiet.log_path:
+            quiet.print(f"Log: {quiet.log_path}")
+
+        def final_log_path():
+            run_id = latest_run_id(os.path.join(root, "metadata.sqlite"), since_ms=started_ms)
+            if quiet.log_path and run_id:
+                quiet.log_path = rename_log(quiet.log_path, run_id)
+            return quiet.log_path
+
+        try:
+            report = run(args, quiet.print)
+        except SystemExit as error:
+            if isinstance(error.code, str):  # a clear message about bad input
+                quiet.print(f"Error: {error.code}")
+                return 2
+            raise
+        except Exception as error:  # the full traceback goes to the log, not the console
+            logging.exception("Run failed")
+            log = final_log_path()
+            quiet.print(f"FAILED in {quiet.progress.current or 'pipeline set-up'}: "
+                        f"{_short_error(error)}")
+            quiet.print(f"Full log: {log}" if log else "(log above)")
+            return 1
+        log = final_log_path()
+        try:
+            from pipeline.html_report import write_report
+            html = write_report(root, report.run_id)
+            quiet.print(f"Report: {html}")
+        except Exception as error:  # the run itself succeeded: say so, and why there is no report
+            logging.exception("HTML report failed")
+            quiet.print(f"Report: not written ({_short_error(error)})")
+        if log:
+            quiet.print(f"Full log: {log}")
+    return 0
 
 
 def main(argv=None):
@@ -178,16 +251,76 @@ def main(argv=None):
     _add_run_args(demo_parser)
     demo_parser.add_argument("--rows", type=int, default=100_000)
     demo_parser.set_defaults(beam_mode="multi_processing", eval_steps=10, learning_rate=3e-3)
+    compare_parser = sub.add_parser(
+        "compare", help="train several models on one Transform output; write a leaderboard")
+    _add_run_args(compare_parser)
+    compare_parser.add_argument("--models", required=True,
+                                help="comma-separated model names, e.g. DeepFM,DCN,xDeepFM")
+    report_parser = sub.add_parser("report", help="write the HTML report of a run")
+    report_parser.add_argument("--root", required=True, help="run root")
+    report_parser.add_argument("--run", help="run id (default: the latest)")
+    report_parser.add_argument("--out", help="HTML file (default: <root>/reports/<run id>.html)")
+    runs_parser = sub.add_parser("runs", help="the run history of a run root, newest first")
+    runs_parser.add_argument("--root", required=True, help="run root")
+    predict_parser = sub.add_parser("predict", help="score raw CSV rows with a pushed model")
+    predict_parser.add_argument("--model", required=True,
+                                help="a pushed model folder, or a run root (its newest push)")
+    predict_parser.add_argument("--input", required=True, help="CSV file in the dataset's format")
+    predict_parser.add_argument("--out", help="output CSV (default: stdout)")
+    predict_parser.add_argument("--batch-size", type=int, default=4096)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s")
-    if not args.verbose:
+    if not verbose:
         from absl import logging as absl_logging
         absl_logging.set_verbosity(absl_logging.ERROR)
     if args.command == "run":
-        print(run_pipeline(args).format())
-    elif args.command == "demo":
-        demo(args)
+        return run_with_progress(args, _run)
+    if args.command == "demo":
+        return run_with_progress(args, demo)
+    if args.command == "compare":
+        from pipeline.compare import compare
+        return run_with_progress(args, compare)
+    if args.command == "report":
+        from pipeline.html_report import write_report
+        return run_quietly(os.path.join(args.root, "logs", "report.log"), lambda person: print(
+            write_report(os.path.abspath(args.root), args.run, args.out)))
+    if args.command == "runs":
+        from pipeline.runs import format_runs, list_runs
+        return run_quietly(os.path.join(args.root, "logs", "runs.log"), lambda person: print(
+            format_runs(list_runs(os.path.abspath(args.root)))))
+    if args.command == "predict":
+        import tempfile
+        from pipeline.predict import predict_csv
+        return run_quietly(os.path.join(tempfile.gettempdir(), "ctr-pipeline", "predict.log"),
+                           lambda person: predict_csv(args.model, args.input, args.out,
+                                                      batch_size=args.batch_size,
+                                                      progress=person))
+    return 0
+
+
+def run_quietly(log_path, command):
+    """Runs `command(person)` with stderr (TensorFlow's chatter, warnings, tracebacks) going to
+    `log_path` for the rest of the process (`person`: the original stderr); bad input (SystemExit, ValueError naming the
+    row/field) is printed as one line (exit 2), anything else as one line and the log path (1)."""
+    from pipeline.progress import redirect_stderr_to
+    person = redirect_stderr_to(log_path)
+    try:
+        command(person)
+    except SystemExit as error:
+        if isinstance(error.code, str):
+            person.write(f"Error: {error.code}\n")
+            return 2
+        raise
+    except ValueError as error:
+        logging.exception("failed")
+        person.write(f"Error: {error}\n")
+        return 2
+    except Exception as error:
+        logging.exception("failed")
+        person.write(f"FAILED: {_short_error(error)}\nFull log: {log_path}\n")
+        return 1
     return 0
 
 

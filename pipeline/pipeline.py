@@ -101,7 +101,12 @@ def eval_config(spec: DatasetSpec) -> tfma.EvalConfig:
                        tfma.MetricConfig(class_name="BinaryCrossentropy"),
                        tfma.MetricConfig(class_name="Calibration"),
                        tfma.MetricConfig(class_name="MeanLabel"),
-                       tfma.MetricConfig(class_name="MeanPrediction")]
+                       tfma.MetricConfig(class_name="MeanPrediction"),
+                       # curves for the HTML report (calibration, ROC and PR)
+                       tfma.MetricConfig(class_name="CalibrationPlot",
+                                         config='{"num_buckets": 20}'),
+                       tfma.MetricConfig(class_name="ConfusionMatrixPlot",
+                                         config='{"num_thresholds": 200}')]
         else:
             mse_threshold = tfma.MetricThreshold(
                 change_threshold=tfma.GenericChangeThreshold(
@@ -129,8 +134,15 @@ def eval_config(spec: DatasetSpec) -> tfma.EvalConfig:
         model_spec.label_keys.update({label.name: label.name for label in spec.labels})
     slicing = [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[s])
                                       for s in spec.evaluation.slices]
+    # Confidence intervals (TFMA's jackknife) tell a noisy slice from a regression in the report;
+    # the thresholds still gate on the point estimate. The model's own compiled Keras metrics are
+    # left out: TFMA reloads the SavedModel in every combiner for them (minutes per run with
+    # jackknife samples), and every metric reported is configured above.
+    options = tfma.Options()
+    options.compute_confidence_intervals.value = True
+    options.include_default_metrics.value = False
     return tfma.EvalConfig(model_specs=[model_spec], metrics_specs=metrics_specs,
-                           slicing_specs=slicing)
+                           slicing_specs=slicing, options=options)
 
 
 def _example_gen(spec: DatasetSpec, data_root: str, input_pattern: str):

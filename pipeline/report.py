@@ -42,11 +42,18 @@ class RunReport:
         big = [s for s in self.slices if s[1].get("example_count", 0) >= min_examples]
         return big[:count]
 
-    def format(self, worst=5):
-        lines = [f"Pipeline {self.pipeline_name}, run {self.run_id}", "", "Component wall time:"]
-        for c in self.components:
-            lines.append(f"  {c.node_id:<32} {c.seconds:8.1f} s  {c.state}")
-        lines.append(f"  {'total':<32} {sum(c.seconds for c in self.components):8.1f} s")
+    def format(self, worst=5, timings=True):
+        """The summary; `timings=False` leaves out the per-component table (for a console that
+        already printed a line per component)."""
+        total = sum(c.seconds for c in self.components)
+        lines = [f"Pipeline {self.pipeline_name}, run {self.run_id}"]
+        if timings:
+            lines += ["", "Component wall time:"]
+            for c in self.components:
+                lines.append(f"  {c.node_id:<32} {c.seconds:8.1f} s  {c.state}")
+            lines.append(f"  {'total':<32} {total:8.1f} s")
+        else:
+            lines[0] += f" ({total:.0f} s in components)"
         if self.training:
             lines.append("")
             lines.append(f"Training: {self.training.get('model')} {self.training.get('model_args')}"
@@ -80,15 +87,18 @@ def _store(metadata_path):
     return metadata_store.MetadataStore(config)
 
 
-def _latest_run(store, pipeline_name):
-    runs = [c for c in store.get_contexts_by_type("pipeline_run")]
+def _latest_run(store, pipeline_name, run_id=None):
+    """The newest pipeline_run context of `pipeline_name` (or the one named `run_id`)."""
+    runs = [c for c in store.get_contexts_by_type("pipeline_run")
+            if run_id is None or c.name == run_id]
     pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
     if pipeline_ctx is not None:
         members = {e.id for e in store.get_executions_by_context(pipeline_ctx.id)}
         runs = [r for r in runs
                 if any(e.id in members for e in store.get_executions_by_context(r.id))]
     if not runs:
-        raise ValueError(f"No run of pipeline {pipeline_name!r} in the metadata store")
+        raise ValueError(f"No run {run_id or ''} of pipeline {pipeline_name!r} in the metadata "
+                         f"store")
     return max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
 
 
@@ -140,6 +150,8 @@ def load_eval_metrics(evaluation_uri, slices=()):
                 for name, value in sub.items():
                     if "doubleValue" in value:
                         metrics[name] = float(value["doubleValue"])
+                    elif "value" in value.get("boundedValue", {}):  # with confidence intervals
+                        metrics[name] = float(value["boundedValue"]["value"])
         if not slice_key:
             overall = metrics
         else:
@@ -148,9 +160,10 @@ def load_eval_metrics(evaluation_uri, slices=()):
     return overall, per_slice
 
 
-def read_run(metadata_path, pipeline_name) -> RunReport:
+def read_run(metadata_path, pipeline_name, run_id=None) -> RunReport:
+    """The summary of the latest run of `pipeline_name` (or of run `run_id`)."""
     store = _store(metadata_path)
-    run = _latest_run(store, pipeline_name)
+    run = _latest_run(store, pipeline_name, run_id)
     executions = store.get_executions_by_context(run.id)
     components = []
     for e in sorted(executions, key=lambda e: e.create_time_since_epoch):

@@ -32,8 +32,9 @@ def _run(spec, data_dir, paths, train_steps):
     return read_run(paths.metadata_path, pipeline.pipeline_info.pipeline_name)
 
 
-@pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
+def make_first_run(tmp_path_factory):
+    """The shared run (session-scoped `e2e_run` in conftest: the report and predict tests read
+    it too)."""
     root = tmp_path_factory.mktemp("e2e")
     data_dir = str(root / "data")
     write_criteo(data_dir, rows=ROWS, seed=3)
@@ -42,6 +43,11 @@ def first_run(tmp_path_factory):
     paths = RunPaths(str(root / "run"))
     report = _run(spec, data_dir, paths, train_steps=50)
     return spec, data_dir, paths, report
+
+
+@pytest.fixture(scope="module")
+def first_run(e2e_run):
+    return e2e_run
 
 
 @pytest.fixture(scope="module")

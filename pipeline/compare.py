@@ -1,0 +1,82 @@
+"""`python -m pipeline compare --dataset D --models DeepFM,DCN,...`: every model trained on the same
+Transform output and evaluated by the same Evaluator config, then a leaderboard.
+
+All models run as the same pipeline in one root, so ExampleGen, StatisticsGen, SchemaGen and
+Transform run once and are cached for the others (TFX's cache: same inputs, same code); only
+Trainer, Evaluator and Pusher run per model. `--model-arg` values go to every model. The
+leaderboard is written to `<root>/leaderboard.md` and `.json`; the HTML report shows it."""
+import json
+import os
+from typing import Dict, List
+
+LEADERBOARD_JSON = "leaderboard.json"
+LEADERBOARD_MD = "leaderboard.md"
+
+
+def leaderboard_row(report) -> Dict:
+    """One model's line, from its run summary (TFMA metrics and the Trainer's summary)."""
+    training = report.training or {}
+    overall = report.overall or {}
+    return {"model": training.get("model"), "model_args": training.get("model_args", {}),
+            "auc": overall.get("auc"), "logloss": overall.get("binary_crossentropy"),
+            "mse": overall.get("mean_squared_error"),
+            "parameters": training.get("parameters"),
+            "train_seconds": training.get("train_seconds"),
+            "examples_per_second": training.get("examples_per_second"),
+            "run_id": report.run_id, "blessed": report.blessed}
+
+
+def format_leaderboard(rows: List[Dict]) -> str:
+    """A Markdown table, best eval AUC first."""
+    def cell(value, digits):
+        if value is None:
+            return "–"
+        return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
+
+    lines = ["| # | model | eval AUC | logloss | parameters | train time (s) | examples/s |",
+             "|--:|:--|--:|--:|--:|--:|--:|"]
+    for i, row in enumerate(rows, 1):
+        lines.append(f"| {i} | {row['model']} | {cell(row['auc'], 4)} | "
+                     f"{cell(row['logloss'], 4)} | {cell(row['parameters'], 0)} | "
+                     f"{cell(row['train_seconds'], 1)} | {cell(row['examples_per_second'], 0)} |")
+    return "\n".join(lines)
+
+
+def sort_rows(rows):
+    return sorted(rows, key=lambda r: (r["auc"] is None, -(r["auc"] or 0.0),
+                                       r["mse"] if r["mse"] is not None else 0.0))
+
+
+def compare(args, out=print):
+    """Runs the pipeline once per model in `args.models` (same data, root and settings); writes
+    and prints the leaderboard; returns the last model's run summary."""
+    from ctr_models.models import get_model_fn
+    from pipeline.cli import run_pipeline
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models:
+        raise SystemExit("--models: give at least one model name")
+    for model in models:  # every name is checked before anything runs
+        try:
+            get_model_fn(model)
+        except Exception as error:
+            raise SystemExit(f"--models: {error}") from None
+    rows, report = [], None
+    for i, model in enumerate(models, 1):
+        out(f"== {model} ({i}/{len(models)})")
+        args.model = model
+        report = run_pipeline(args)
+        row = leaderboard_row(report)
+        rows.append(row)
+        out(f"   {model}: eval AUC {row['auc'] if row['auc'] is None else round(row['auc'], 4)}"
+            f", {row['examples_per_second']} examples/s")
+    rows = sort_rows(rows)
+    table = format_leaderboard(rows)
+    with open(os.path.join(args.root, LEADERBOARD_MD), "w") as f:
+        f.write(table + "\n")
+    with open(os.path.join(args.root, LEADERBOARD_JSON), "w") as f:
+        json.dump({"dataset": args.dataset, "train_steps": (report.training or {}).get(
+            "train_steps"), "batch_size": (report.training or {}).get("batch_size"),
+            "rows": rows}, f, indent=2)
+    out("")
+    out(table)
+    return report

@@ -1,0 +1,515 @@
+"""`python -m pipeline report`: one self-contained HTML file per run (plots inline as SVG, no
+network), written from what the run recorded — TFMA's eval result and validation result
+(metrics, confidence intervals, calibration and confusion-matrix plots), TFDV statistics and
+anomalies, and ML-Metadata (lineage, times, pushed version). No metric is recomputed here."""
+import dataclasses
+import datetime
+import glob
+import io
+import json
+import logging
+import math
+import os
+from typing import Dict, List, Optional
+
+from pipeline.report import RunReport, _outputs, _store, read_run
+
+TEMPLATE_DIR = os.path.join(os.path.dirname(__file__), "templates")
+SMALL_SLICE = 50  # examples; AUC on fewer is mostly noise
+MAX_SLICES_PLOTTED = 25
+HEADLINE_METRICS = ("auc", "binary_crossentropy", "calibration", "mean_label", "mean_prediction",
+                    "mean_squared_error", "mean_absolute_error", "example_count")
+METRIC_TITLES = {"auc": "AUC", "binary_crossentropy": "logloss", "calibration": "calibration",
+                 "mean_label": "mean label", "mean_prediction": "mean prediction",
+                 "mean_squared_error": "MSE", "mean_absolute_error": "MAE",
+                 "example_count": "examples"}
+
+
+@dataclasses.dataclass
+class Metric:
+    """A TFMA metric value with its confidence interval when TFMA computed one."""
+    value: float
+    lower: Optional[float] = None
+    upper: Optional[float] = None
+
+    @classmethod
+    def from_tfma(cls, value: dict) -> Optional["Metric"]:
+        if "doubleValue" in value:
+            return cls(float(value["doubleValue"]))
+        bounded = value.get("boundedValue")
+        if bounded and "value" in bounded:
+            return cls(float(bounded["value"]), _float(bounded.get("lowerBound")),
+                       _float(bounded.get("upperBound")))
+        return None
+
+    @property
+    def has_interval(self):
+        return self.lower is not None and self.upper is not None
+
+
+def _float(value):
+    return None if value is None else float(value)
+
+
+def _metrics_by_output(by_output) -> Dict[str, Dict[str, Metric]]:
+    """TFMA's {output: {sub key: {name: value}}} -> {output: {name: Metric}} (top-level sub key)."""
+    out = {}
+    for output, by_sub_key in (by_output or {}).items():
+        metrics = {}
+        for name, value in by_sub_key.get("", {}).items():
+            metric = Metric.from_tfma(value)
+            if metric is not None:
+                metrics[name] = metric
+        out[output] = metrics
+    return out
+
+
+def _slice_name(slice_key):
+    return ", ".join(f"{k}={v}" for k, v in slice_key) if slice_key else "overall"
+
+
+@dataclasses.dataclass
+class EvalData:
+    """One model's TFMA result: metrics and plots per slice and output."""
+    metrics: Dict[tuple, Dict[str, Dict[str, Metric]]]  # slice key -> output -> name -> Metric
+    plots: Dict[tuple, Dict[str, dict]]  # slice key -> output -> plot name -> data
+
+    @classmethod
+    def load(cls, uri, model_name=None):
+        import tensorflow_model_analysis as tfma
+        result = tfma.load_eval_result(uri, model_name=model_name)
+        metrics = {tuple(k): _metrics_by_output(v) for k, v in result.slicing_metrics}
+        plots = {}
+        for key, by_output in result.plots or []:
+            plots[tuple(key)] = {output: sub.get("", {}) for output, sub in by_output.items()}
+        return cls(metrics, plots)
+
+
+def _load_evaluation(uri):
+    """(candidate EvalData, baseline EvalData or None, EvalConfig) of an Evaluator output."""
+    config = _eval_config(uri)
+    baseline_spec = next((m for m in config.model_specs if m.is_baseline), None)
+    if baseline_spec is None:
+        return EvalData.load(uri), None, config
+    candidate = next(m for m in config.model_specs if not m.is_baseline)
+    return (EvalData.load(uri, candidate.name), EvalData.load(uri, baseline_spec.name), config)
+
+
+def _eval_config(uri):
+    import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.writers import eval_config_writer
+    return eval_config_writer.load_eval_run(uri)[0] or tfma.EvalConfig()
+
+
+@dataclasses.dataclass
+class SliceRow:
+    value: str
+    metrics: Dict[str, Metric]
+    small: bool
+    below_overall: bool  # not small, and its AUC interval lies wholly below the overall AUC
+
+
+def _thresholds(config, output):
+    """Human-readable gate descriptions for `output` from the EvalConfig."""
+    out = []
+    for spec in config.metrics_specs:
+        if spec.output_names and output not in spec.output_names:
+            continue
+        for metric in spec.metrics:
+            for per_slice in metric.per_slice_thresholds:
+                t = per_slice.threshold
+                name = metric.class_name
+                if t.HasField("value_threshold"):
+                    v = t.value_threshold
+                    if v.HasField("lower_bound"):
+                        out.append(f"{name} ≥ {v.lower_bound.value:g}")
+                    if v.HasField("upper_bound") and math.isfinite(v.upper_bound.value):
+                        out.append(f"{name} ≤ {v.upper_bound.value:g}")
+                if t.HasField("change_threshold"):
+                    c = t.change_threshold
+                    sign = "≥" if c.direction == 1 else "≤"  # 1 = HIGHER_IS_BETTER
+                    if c.HasField("absolute"):
+                        out.append(f"{name} change vs baseline {sign} {c.absolute.value:+g}")
+                    if c.HasField("relative"):
+                        out.append(f"{name} relative change vs baseline {sign} "
+                                   f"{c.relative.value:+g}")
+    return out
+
+
+def _validation(uri):
+    """(validation_ok, [failure descriptions]) from TFMA's validation result."""
+    import tensorflow_model_analysis as tfma
+    try:
+        result = tfma.load_validation_result(uri)
+    except Exception:  # an evaluation without thresholds has no validation result
+        return None, []
+    failures = []
+    for per_slice in result.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            failures.append(f"{failure.metric_key.name}: {failure.message}".strip())
+    if result.missing_thresholds:
+        failures.append("a threshold could not be checked (no baseline value)")
+    return result.validation_ok, failures
+
+
+# --- plots -------------------------------------------------------------------------------------
+
+def _svg(fig):
+    import matplotlib.pyplot as plt
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prolog: the SVG is inlined in HTML
+
+
+def _figure(width=5.2, height=3.6):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.rcParams.update({"font.size": 9, "svg.fonttype": "none", "axes.spines.top": False,
+                         "axes.spines.right": False})
+    return plt.subplots(figsize=(width, height))
+
+
+def plot_slice_auc(feature, rows: List[SliceRow], overall: Optional[Metric]):
+    """AUC per slice value with its confidence interval, largest slices first."""
+    rows = sorted((r for r in rows if "auc" in r.metrics),
+                  key=lambda r: -r.metrics.get("example_count", Metric(0)).value)
+    rows = rows[:MAX_SLICES_PLOTTED]
+    if not rows:
+        return None
+    fig, ax = _figure(6.4, 0.22 * len(rows) + 1.2)
+    ys = list(range(len(rows)))
+    values = [r.metrics["auc"].value for r in rows]
+    lows = [v - (r.metrics["auc"].lower if r.metrics["auc"].has_interval else v)
+            for v, r in zip(values, rows)]
+    highs = [(r.metrics["auc"].upper if r.metrics["auc"].has_interval else v) - v
+             for v, r in zip(values, rows)]
+    colours = ["#c0392b" if r.below_overall else ("#999999" if r.small else "#2c6fbb")
+               for r in rows]
+    ax.errorbar(values, ys, xerr=[lows, highs], fmt="none", ecolor="#bbbbbb", capsize=2)
+    ax.scatter(values, ys, c=colours, s=14, zorder=3)
+    if overall is not None:
+        ax.axvline(overall.value, color="#333333", linestyle="--", linewidth=1,
+                   label=f"overall {overall.value:.3f}")
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.set_yticks(ys)
+    ax.set_yticklabels([f"{r.value} (n={int(r.metrics.get('example_count', Metric(0)).value)})"
+                        for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0.0, 1.0)  # jackknife intervals of tiny slices can run past [0, 1]
+    ax.set_xlabel("AUC (95% interval)")
+    ax.set_title(f"AUC by {feature} (largest {len(rows)} slices)")
+    return _svg(fig)
+
+
+def _calibration_points(plot):
+    buckets = (plot.get("calibrationHistogramBuckets") or {}).get("buckets", [])
+    points = []
+    for b in buckets:
+        n = float(b.get("numWeightedExamples", 0))
+        if n > 0:
+            points.append((float(b.get("totalWeightedRefinedPrediction", 0)) / n,
+                           float(b.get("totalWeightedLabel", 0)) / n, n))
+    return points
+
+
+def plot_calibration(candidate_plot, baseline_plot=None):
+    """Mean prediction vs observed positive rate per TFMA calibration bucket."""
+    series = [("candidate", _calibration_points(candidate_plot), "#2c6fbb")]
+    if baseline_plot:
+        series.append(("baseline", _calibration_points(baseline_plot), "#e67e22"))
+    if not series[0][1]:
+        return None
+    fig, ax = _figure(4.2, 3.8)
+    top = max(max(max(p[0], p[1]) for p in points) for _, points, _ in series if points)
+    ax.plot([0, top], [0, top], color="#999999", linestyle=":", linewidth=1, label="perfect")
+    for name, points, colour in series:
+        if points:
+            total = sum(p[2] for p in points)
+            ax.scatter([p[0] for p in points], [p[1] for p in points], s=[
+                8 + 300 * p[2] / total for p in points], color=colour, alpha=0.7, label=name)
+    ax.set_xlabel("mean prediction in bucket")
+    ax.set_ylabel("observed click rate")
+    ax.set_title("Calibration (TFMA CalibrationPlot)")
+    ax.legend(fontsize=8, frameon=False)
+    return _svg(fig)
+
+
+def _curve_points(plot):
+    matrices = (plot.get("confusionMatrixAtThresholds") or {}).get("matrices", [])
+    roc, pr = [], []
+    for m in matrices:
+        tp, fp = float(m.get("truePositives", 0)), float(m.get("falsePositives", 0))
+        tn, fn = float(m.get("trueNegatives", 0)), float(m.get("falseNegatives", 0))
+        if tp + fn > 0 and fp + tn > 0:
+            roc.append((fp / (fp + tn), tp / (tp + fn)))
+        if "precision" in m and "recall" in m and tp + fp > 0:
+            pr.append((float(m["recall"]), float(m["precision"])))
+    return sorted(roc), sorted(pr)
+
+
+def plot_curves(candidate_plot, baseline_plot=None, auc=None):
+    """ROC and precision-recall curves from TFMA's ConfusionMatrixPlot."""
+    series = [("candidate", _curve_points(candidate_plot), "#2c6fbb")]
+    if baseline_plot:
+        series.append(("baseline", _curve_points(baseline_plot), "#e67e22"))
+    if not series[0][1][0]:
+        return None
+    import matplotlib.pyplot as plt
+    fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(8.4, 3.8))
+    roc_ax.plot([0, 1], [0, 1], color="#999999", linestyle=":", linewidth=1)
+    for name, (roc, pr), colour in series:
+        roc_ax.plot([p[0] for p in roc], [p[1] for p in roc], color=colour, label=name)
+        pr_ax.plot([p[0] for p in pr], [p[1] for p in pr], color=colour, label=name)
+    roc_ax.set_xlabel("false positive rate")
+    roc_ax.set_ylabel("true positive rate")
+    roc_ax.set_title("ROC" + (f" (AUC {auc:.3f})" if auc is not None else ""))
+    pr_ax.set_xlabel("recall")
+    pr_ax.set_ylabel("precision")
+    pr_ax.set_title("Precision-recall")
+    for ax in (roc_ax, pr_ax):
+        ax.legend(fontsize=8, frameon=False)
+        ax.spines["top"].set_visible(False)
+        ax.spines["right"].set_visible(False)
+    return _svg(fig)
+
+
+# --- data section --------------------------------------------------------------------------------
+
+def _split_stats(statistics_uri):
+    """{split: DatasetFeatureStatistics} from a StatisticsGen output."""
+    import tensorflow_data_validation as tfdv
+    out = {}
+    for path in sorted(glob.glob(os.path.join(statistics_uri, "Split-*", "FeatureStats.pb"))):
+        split = os.path.basename(os.path.dirname(path))[len("Split-"):]
+        out[split] = tfdv.load_stats_binary(path).datasets[0]
+    return out
+
+
+def _feature_rows(stats):
+    """Per feature of one split: type, missing rate, unique count and top values (or range)."""
+    rows = []
+    for feature in stats.features:
+        name = feature.path.step[0] if feature.path.step else feature.name
+        kind = feature.WhichOneof("stats")
+        common = getattr(feature, kind).common_stats
+        total = common.num_non_missing + common.num_missing
+        row = {"name": name, "missing": common.num_missing / total if total else 0.0,
+               "type": {0: "INT", 1: "FLOAT", 2: "STRING", 3: "BYTES", 4: "STRUCT"}.get(
+                   feature.type, str(feature.type))}
+        if kind == "string_stats":
+            s = feature.string_stats
+            row["unique"] = s.unique
+            row["summary"] = ", ".join(f"{v.value} ({int(v.frequency)})"
+                                       for v in s.top_values[:3])
+        else:
+            s = feature.num_stats
+            row["unique"] = None
+            row["summary"] = f"mean {s.mean:.3g}, min {s.min:.3g}, max {s.max:.3g}"
+        rows.append(row)
+    return sorted(rows, key=lambda r: r["name"])
+
+
+def _anomalies(anomalies_uri):
+    """[(split, feature, severity, description)] from ExampleValidator's SchemaDiff.pb files."""
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+    out = []
+    for path in sorted(glob.glob(os.path.join(anomalies_uri, "Split-*", "SchemaDiff.pb"))):
+        split = os.path.basename(os.path.dirname(path))[len("Split-"):]
+        with open(path, "rb") as f:
+            result = anomalies_pb2.Anomalies.FromString(f.read())
+        for feature, info in sorted(result.anomaly_info.items()):
+            out.append((split, feature, anomalies_pb2.AnomalyInfo.Severity.Name(info.severity),
+                        info.description or info.short_description))
+        if result.HasField("dataset_anomaly_info"):
+            info = result.dataset_anomaly_info
+            out.append((split, "(dataset)", anomalies_pb2.AnomalyInfo.Severity.Name(
+                info.severity), info.description or info.short_description))
+    return out
+
+
+# --- assembling ----------------------------------------------------------------------------------
+
+def _pipeline_names(store):
+    return [c.name for c in store.get_contexts_by_type("pipeline")]
+
+
+def _find_run(metadata_path, run_id=None) -> RunReport:
+    """The run `run_id` (default: the newest run of any pipeline in the store)."""
+    from pipeline.runs import latest_run_id
+    run_id = run_id or latest_run_id(metadata_path)
+    if run_id is None:
+        raise SystemExit(f"{metadata_path}: no runs recorded")
+    store = _store(metadata_path)
+    for name in _pipeline_names(store):
+        try:
+            return read_run(metadata_path, name, run_id)
+        except ValueError:
+            continue
+    raise SystemExit(f"{metadata_path}: no run {run_id!r} (see `python -m pipeline runs`)")
+
+
+def _lineage(store, run_context):
+    """Per component of the run: state, seconds, execution properties of note, output paths."""
+    from pipeline.report import STATE_NAMES, _node_id
+    rows = []
+    executions = sorted(store.get_executions_by_context(run_context.id),
+                        key=lambda e: e.create_time_since_epoch)
+    for execution in executions:
+        outputs = _outputs(store, [execution])
+        rows.append({
+            "node": _node_id(store, execution),
+            "state": STATE_NAMES.get(execution.last_known_state, str(execution.last_known_state)),
+            "seconds": (execution.last_update_time_since_epoch
+                        - execution.create_time_since_epoch) / 1000.0,
+            "outputs": [(key, a.uri) for key, artifacts in sorted(outputs.items())
+                        for a in artifacts]})
+    return rows, executions
+
+
+def _trainer_config(store, executions):
+    """The Trainer's custom_config (model, arguments, spec) from its execution properties."""
+    for execution in executions:
+        for props in (execution.custom_properties, execution.properties):
+            if "custom_config" in props and "run_fn" in props:
+                try:
+                    return json.loads(props["custom_config"].string_value)
+                except ValueError:
+                    return {}
+    return {}
+
+
+def _delta(candidate: Optional[Metric], baseline: Optional[Metric]):
+    if candidate is None or baseline is None:
+        return None
+    return candidate.value - baseline.value
+
+
+def build_report(root: str, run_id: Optional[str] = None) -> dict:
+    """Everything the template shows, read from the run root `root`."""
+    metadata_path = os.path.join(root, "metadata.sqlite")
+    if not os.path.exists(metadata_path):
+        raise SystemExit(f"{root}: no metadata.sqlite (not a run root?)")
+    run = _find_run(metadata_path, run_id)
+    store = _store(metadata_path)
+    run_context = store.get_context_by_type_and_name("pipeline_run", run.run_id)
+    lineage, executions = _lineage(store, run_context)
+    outputs = _outputs(store, executions)
+    training_config = _trainer_config(store, executions)
+    spec = training_config.get("spec", {})
+
+    tasks = []
+    blessed_ok, failures, thresholds_by_output = None, [], {}
+    if run.evaluation_uri:
+        candidate, baseline, config = _load_evaluation(run.evaluation_uri)
+        blessed_ok, failures = _validation(run.evaluation_uri)
+        slice_features = [list(s.feature_keys) for s in config.slicing_specs if s.feature_keys]
+        outputs_seen = sorted({o for m in candidate.metrics.values() for o in m})
+        for output in outputs_seen:
+            overall = candidate.metrics.get((), {}).get(output, {})
+            base_overall = baseline.metrics.get((), {}).get(output, {}) if baseline else {}
+            headline = [{"name": METRIC_TITLES[n], "key": n, "candidate": overall.get(n),
+                         "baseline": base_overall.get(n),
+                         "delta": _delta(overall.get(n), base_overall.get(n)),
+                         "tfma_delta": overall.get(f"{n}_diff")}
+                        for n in HEADLINE_METRICS if n in overall]
+            slice_tables = []
+            for keys in slice_features:
+                rows = []
+                for slice_key, by_output in candidate.metrics.items():
+                    if [k for k, _ in slice_key] != keys or output not in by_output:
+                        continue
+                    m = by_output[output]
+                    count = m.get("example_count", Metric(0)).value
+                    auc = m.get("auc")
+                    below = bool(auc and auc.has_interval and "auc" in overall
+                                 and count >= SMALL_SLICE and auc.upper < overall["auc"].value)
+                    rows.append(SliceRow(", ".join(str(v) for _, v in slice_key), m,
+                                         count < SMALL_SLICE, below))
+                rows.sort(key=lambda r: (r.metrics["auc"].value if "auc" in r.metrics else
+                                         -r.metrics.get("mean_squared_error", Metric(0)).value))
+                slice_tables.append({"feature": ", ".join(keys), "rows": rows,
+                                     "plot": plot_slice_auc(", ".join(keys), rows,
+                                                            overall.get("auc"))})
+            plots = candidate.plots.get((), {}).get(output, {})
+            base_plots = baseline.plots.get((), {}).get(output, {}) if baseline else {}
+            tasks.append({
+                "output": output or (spec.get("labels") or [{}])[0].get("name", "label"),
+                "headline": headline, "slices": slice_tables,
+                "thresholds": _thresholds(config, output),
+                "calibration_plot": plot_calibration(plots, base_plots) if plots else None,
+                "curves_plot": plot_curves(plots, base_plots,
+                                           overall["auc"].value if "auc" in overall else None)
+                if plots else None})
+        has_baseline = baseline is not None
+    else:
+        has_baseline = False
+
+    data = {"splits": [], "features": [], "anomalies": []}
+    statistics = (outputs.get("statistics") or [None])[-1]
+    if statistics is not None:
+        split_stats = _split_stats(statistics.uri)
+        data["splits"] = [(split, s.num_examples) for split, s in split_stats.items()]
+        if "train" in split_stats or split_stats:
+            data["features"] = _feature_rows(split_stats.get("train") or
+                                             next(iter(split_stats.values())))
+    anomalies = (outputs.get("anomalies") or [None])[-1]
+    if anomalies is not None:
+        data["anomalies"] = _anomalies(anomalies.uri)
+        data["anomalies_checked"] = True
+
+    leaderboard = None
+    leaderboard_path = os.path.join(root, "leaderboard.json")
+    if os.path.exists(leaderboard_path):
+        with open(leaderboard_path) as f:
+            leaderboard = json.load(f)
+
+    return {
+        "run": run, "root": root, "tasks": tasks, "has_baseline": has_baseline,
+        "blessed": run.blessed, "validation_ok": blessed_ok, "failures": failures,
+        "data": data, "lineage": lineage, "spec": spec,
+        "spec_json": json.dumps(spec, indent=2, sort_keys=True),
+        "model": training_config.get("model") or run.training.get("model"),
+        "model_args": training_config.get("model_args", run.training.get("model_args", {})),
+        "training": run.training, "training_config": {
+            k: v for k, v in training_config.items() if k not in ("spec",)},
+        "pushed_version": os.path.basename(run.pushed_model) if run.pushed_model else None,
+        "leaderboard": leaderboard, "small_slice": SMALL_SLICE,
+        "generated": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def render_html(context: dict) -> str:
+    import jinja2
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]),
+                             undefined=jinja2.ChainableUndefined, trim_blocks=True,
+                             lstrip_blocks=True)
+    env.filters["num"] = _format_number
+    env.filters["signed"] = lambda v, digits=4: "" if v is None else f"{v:+.{digits}f}"
+    return env.get_template("report.html.j2").render(**context)
+
+
+def _format_number(value, digits=4):
+    import jinja2
+    if value is None or isinstance(value, jinja2.Undefined):
+        return "–"
+    if isinstance(value, Metric):
+        value = value.value
+    if float(value).is_integer() and abs(value) >= 1:
+        return f"{int(value):,}"
+    return f"{value:.{digits}f}"
+
+
+def write_report(root: str, run_id: Optional[str] = None, out: Optional[str] = None) -> str:
+    """Writes the HTML report of run `run_id` (default: the latest) of the run root `root`;
+    returns its path (default `<root>/reports/<run id>.html`)."""
+    context = build_report(root, run_id)
+    path = out or os.path.join(root, "reports", f"{context['run'].run_id}.html")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(render_html(context))
+    logging.info("Report written to %s", path)
+    return path

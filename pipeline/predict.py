@@ -1,0 +1,158 @@
+"""`python -m pipeline predict`: raw CSV rows in the dataset's own format -> one probability column
+per task, through the pushed model's serving signature only (Transform runs inside it).
+
+The file is read in batches (constant memory on large files). Empty cells are missing values and
+unseen categories go to the model's out-of-vocabulary ids, exactly as in serving; extra columns
+are ignored. Types come from the raw-data schema the Trainer writes beside the SavedModel
+(`assets.extra/raw_schema.pbtxt`)."""
+import csv
+import gzip
+import io
+import os
+import sys
+from typing import Dict, Iterator, List, Optional, TextIO
+
+RAW_SCHEMA_FILE = os.path.join("assets.extra", "raw_schema.pbtxt")
+SIGNATURE = "serving_default"
+
+
+class InputError(ValueError):
+    """A bad input file: names the file, the row and the field."""
+
+
+def resolve_model_dir(model: str) -> str:
+    """A pushed model folder, or a run root (its newest pushed version)."""
+    model = os.path.abspath(model)
+    if os.path.exists(os.path.join(model, "saved_model.pb")):
+        return model
+    serving = os.path.join(model, "serving")
+    versions = [v for v in os.listdir(serving) if v.isdigit()] if os.path.isdir(serving) else []
+    if not versions:
+        raise SystemExit(f"--model {model}: neither a SavedModel folder nor a run root with "
+                         f"pushed models under serving/")
+    return os.path.join(serving, max(versions, key=int))
+
+
+def load_raw_schema(model_dir: str):
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    path = os.path.join(model_dir, RAW_SCHEMA_FILE)
+    if not os.path.exists(path):
+        raise SystemExit(f"{model_dir}: no {RAW_SCHEMA_FILE} (exported by an older Trainer?); "
+                         f"re-run the pipeline to export it")
+    with open(path) as f:
+        return text_format.Parse(f.read(), schema_pb2.Schema())
+
+
+class RowEncoder:
+    """CSV rows (dicts of strings) -> serialized tf.Examples typed by the raw schema."""
+
+    def __init__(self, schema, source: str):
+        from tensorflow_metadata.proto.v0 import schema_pb2
+        self.source = source
+        self.types = {f.name: f.type for f in schema.feature}
+        self.required = [f.name for f in schema.feature if "SERVING" not in f.not_in_environment]
+        self._int, self._float = schema_pb2.INT, schema_pb2.FLOAT
+
+    def check_header(self, header: List[str]):
+        missing = [c for c in self.required if c not in header]
+        if missing:
+            raise InputError(f"{self.source}: missing required column(s) {missing}; the header "
+                             f"has {header}")
+
+    def encode(self, row: Dict[str, str], row_number: int) -> bytes:
+        import tensorflow as tf
+        features = {}
+        for name, kind in self.types.items():
+            cell = row.get(name)
+            if cell is None or cell == "":  # missing value: omitted, as in serving
+                continue
+            try:
+                if kind == self._int:
+                    features[name] = tf.train.Feature(int64_list=tf.train.Int64List(
+                        value=[int(cell)]))
+                elif kind == self._float:
+                    features[name] = tf.train.Feature(float_list=tf.train.FloatList(
+                        value=[float(cell)]))
+                else:
+                    features[name] = tf.train.Feature(bytes_list=tf.train.BytesList(
+                        value=[cell.encode("utf-8")]))
+            except ValueError:
+                expected = "an integer" if kind == self._int else "a number"
+                raise InputError(f"{self.source} row {row_number}, field {name}: {cell!r} is "
+                                 f"not {expected}") from None
+        return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def _open_text(path):
+    if path.endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), newline="")
+    return open(path, newline="")
+
+
+def read_batches(path: str, encoder: RowEncoder, batch_size: int) -> Iterator[List[bytes]]:
+    """Serialized examples in batches of `batch_size`; row numbers count the header as row 1."""
+    with _open_text(path) as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise InputError(f"{path}: empty file (a header row is required)")
+        header = [h.strip() for h in header]
+        encoder.check_header(header)
+        batch = []
+        for line_number, cells in enumerate(reader, start=2):
+            if not cells:
+                continue
+            if len(cells) != len(header):
+                raise InputError(f"{path} row {line_number}: {len(cells)} fields, the header "
+                                 f"has {len(header)}")
+            batch.append(encoder.encode(dict(zip(header, cells)), line_number))
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+class Predictor:
+    """The serving signature of a pushed model, applied to batches of serialized examples."""
+
+    def __init__(self, model_dir: str):
+        import tensorflow as tf
+        self.model_dir = resolve_model_dir(model_dir)
+        self.schema = load_raw_schema(self.model_dir)
+        self.signature = tf.saved_model.load(self.model_dir).signatures[SIGNATURE]
+        self.outputs = sorted(self.signature.structured_outputs)
+
+    def __call__(self, serialized: List[bytes]) -> Dict[str, "list"]:
+        import tensorflow as tf
+        result = self.signature(examples=tf.constant(serialized))
+        return {name: result[name].numpy().reshape(len(serialized), -1)[:, 0]
+                for name in self.outputs}
+
+
+def predict_csv(model: str, input_path: str, out_path: Optional[str] = None,
+                batch_size: int = 4096, progress: Optional[TextIO] = sys.stderr) -> int:
+    """Scores every row of `input_path`; writes a CSV with one column per model output (to
+    `out_path`, or stdout). Returns the number of rows scored; raises InputError naming the row
+    and field of the first bad row. A progress bar goes to `progress` (None: no bar)."""
+    from tqdm import tqdm
+    predictor = Predictor(model)
+    encoder = RowEncoder(predictor.schema, input_path)
+    out = open(out_path, "w", newline="") if out_path else sys.stdout
+    rows = 0
+    try:
+        writer = csv.writer(out)
+        writer.writerow(predictor.outputs)
+        with tqdm(unit=" rows", disable=progress is None, file=progress,
+                  mininterval=1.0) as bar:
+            for batch in read_batches(input_path, encoder, batch_size):
+                scores = predictor(batch)
+                for i in range(len(batch)):
+                    writer.writerow([f"{scores[name][i]:.8g}" for name in predictor.outputs])
+                rows += len(batch)
+                bar.update(len(batch))
+    finally:
+        if out_path:
+            out.close()
+    return rows

@@ -1,0 +1,106 @@
+"""`python -m pipeline runs --root R`: the run history of a run root, read from ML-Metadata."""
+import dataclasses
+import datetime
+import json
+import os
+from typing import List, Optional
+
+from pipeline.report import RunReport, _store, read_run
+
+
+@dataclasses.dataclass
+class RunEntry:
+    run_id: str
+    started: datetime.datetime
+    pipeline_name: str
+    data: str
+    report: RunReport
+    trainer_config: dict = dataclasses.field(default_factory=dict)  # Trainer's custom_config
+
+    @property
+    def pushed_version(self) -> Optional[str]:
+        return os.path.basename(self.report.pushed_model) if self.report.pushed_model else None
+
+
+def _metadata_path(root):
+    path = os.path.join(root, "metadata.sqlite")
+    if not os.path.exists(path):
+        raise SystemExit(f"{root}: no metadata.sqlite (not a run root?)")
+    return path
+
+
+def _runs_by_pipeline(store):
+    """[(pipeline name, pipeline_run context)] for every run in the store."""
+    out = []
+    for pipeline in store.get_contexts_by_type("pipeline"):
+        members = {e.id for e in store.get_executions_by_context(pipeline.id)}
+        for run in store.get_contexts_by_type("pipeline_run"):
+            if any(e.id in members for e in store.get_executions_by_context(run.id)):
+                out.append((pipeline.name, run))
+    return out
+
+
+def latest_run_id(metadata_path: str, since_ms: int = 0) -> Optional[str]:
+    """The newest run recorded in `metadata_path` that started at or after `since_ms` (epoch ms),
+    or None."""
+    if not os.path.exists(metadata_path):
+        return None
+    runs = [r for r in _store(metadata_path).get_contexts_by_type("pipeline_run")
+            if r.create_time_since_epoch >= since_ms]
+    return max(runs, key=lambda r: (r.create_time_since_epoch, r.id)).name if runs else None
+
+
+def _input_base(store, run):
+    for execution in store.get_executions_by_context(run.id):
+        if "input_base" in execution.properties:
+            return execution.properties["input_base"].string_value
+        if "input_base" in execution.custom_properties:
+            return execution.custom_properties["input_base"].string_value
+    return ""
+
+
+def list_runs(root: str) -> List[RunEntry]:
+    """Every run of every pipeline in `root`, newest first."""
+    metadata_path = _metadata_path(root)
+    store = _store(metadata_path)
+    entries = []
+    for pipeline_name, run in _runs_by_pipeline(store):
+        from pipeline.html_report import _trainer_config
+        report = read_run(metadata_path, pipeline_name, run.name)
+        entries.append(RunEntry(
+            run_id=run.name, pipeline_name=pipeline_name, data=_input_base(store, run),
+            started=datetime.datetime.fromtimestamp(run.create_time_since_epoch / 1000),
+            report=report,
+            trainer_config=_trainer_config(store, store.get_executions_by_context(run.id))))
+    return sorted(entries, key=lambda e: e.started, reverse=True)
+
+
+def _model(entry):
+    """Model name and arguments: from the training summary, or for a run whose Trainer did not
+    finish, from the Trainer's configuration."""
+    training = entry.report.training or entry.trainer_config
+    if not training.get("model"):
+        return "-"
+    args = training.get("model_args") or {}
+    return training.get("model", "?") + (" " + json.dumps(args, separators=(",", ":"))
+                                         if args else "")
+
+
+def _metric(report, name):
+    value = (report.overall or {}).get(name)
+    return "-" if value is None else f"{value:.4f}"
+
+
+def format_runs(entries: List[RunEntry]) -> str:
+    """A Markdown table: run id, date, model and args, data, eval AUC/logloss, blessed, pushed."""
+    header = ["run id", "date", "model", "data", "AUC", "logloss", "blessed", "pushed"]
+    rows = [[e.run_id, e.started.strftime("%Y-%m-%d %H:%M"), _model(e),
+             e.data or "-", _metric(e.report, "auc"),
+             _metric(e.report, "binary_crossentropy"),
+             {True: "yes", False: "no", None: "-"}[e.report.blessed], e.pushed_version or "-"]
+            for e in entries]
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
+    return "\n".join(lines)
