@@ -15,9 +15,9 @@ A categorical column among the linear columns gets one weight per id; an embeddi
 is an error, as it was for DeepCTR's linear part. Not supported (a ``NotImplementedError`` names
 the column): vocabulary-list/file, bucketized, crossed, indicator, weighted and shared-embedding
 columns, ``sequence_*`` columns, an identity column's ``default_value``, a multi-dimensional
-categorical input, and an embedding column's ``combiner``/``max_norm``/checkpoint warm start. The
-embedding initializer defaults to ctr_models' RandomNormal(stddev=1e-4) (TensorFlow's column used
-a truncated normal with stddev 1/sqrt(dimension)).
+categorical input, and an embedding column's ``combiner``/``max_norm``/checkpoint warm start. An
+embedding column keeps its initializer (TensorFlow's default: truncated normal with stddev
+1/sqrt(dimension)), so each such table is its own variable (DeepCTR's layout, no fused lookup).
 """
 import math
 from collections import OrderedDict
