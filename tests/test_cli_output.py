@@ -19,7 +19,7 @@ def _cli(*args):
                PYTHONUNBUFFERED="1")
     result = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            timeout=1500)
+                            timeout=2400)
     return result.returncode, result.stdout
 
 
