@@ -6,9 +6,17 @@ Example (data/specs/criteo.yaml)::
     name: criteo
     format: csv                      # csv | tfrecord
     sample: criteo_2k.csv            # bundled data under data/samples, used when no data is given
+    columns: [label, I1, ...]        # only for CSV files WITHOUT a header line: the column names
     labels:
       - {name: label, column: label, task: binary}       # or task: regression;
                                                          # binary_threshold: 4 -> column >= 4
+    # several labels = a multi-task model (one output per label, named by the label):
+    #   - {name: income, column: income_50k, mapping: {"50000+.": 1, "- 50000.": 0},
+    #      loss_weight: 1.0, auc_threshold: 0.7, auc_change_threshold: -0.02}
+    #   - {name: never_married, column: marital_stat, mapping: {Never married: 1}, unmapped: 0}
+    # mapping keys and values are compared after stripping whitespace; a value not in the
+    # mapping becomes `unmapped`, or fails Transform when `unmapped` is not set (an empty cell
+    # is then a missing label).
     dense_defaults: {fill_value: 0.0, log: true}
     dense: [I1, I2, ...]             # names, or mappings overriding the defaults
     sparse_defaults: {encoding: vocabulary, frequency_threshold: 2, embedding_dim: 4}
@@ -32,7 +40,7 @@ Id layout produced by Transform (documented safe mappings):
 import copy
 import dataclasses
 import os
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import yaml
 
@@ -50,10 +58,26 @@ class SpecError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class LabelSpec:
+    """One training target (one model output, one TFMA output, one blessing gate).
+
+    The label is the column's number, or `column >= binary_threshold`, or `mapping` applied to
+    the column's text: values are compared after stripping surrounding whitespace (" 50000+."
+    matches "50000+."); a value missing from the mapping (or an empty cell) becomes `unmapped`
+    when set; otherwise a present value outside the mapping fails Transform naming the label, and
+    an empty cell is a missing label (NaN, like a missing numeric label). `loss_weight` weighs this label's loss in the sum the
+    model minimises. The gate keys (auc_* for binary, max_mse/mse_relative_change for
+    regression) override the spec-level `evaluation` values for this label."""
     name: str
     column: str
     task: str = "binary"
     binary_threshold: Optional[float] = None
+    mapping: Optional[Dict[str, float]] = None
+    unmapped: Optional[float] = None
+    loss_weight: float = 1.0
+    auc_threshold: Optional[float] = None
+    auc_change_threshold: Optional[float] = None
+    max_mse: Optional[float] = None
+    mse_relative_change: Optional[float] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +122,69 @@ class MultiValueSpec(CategoricalSpec):
 
 
 @dataclasses.dataclass(frozen=True)
+class BehaviourSpec:
+    """The `behaviour:` section: how components/history.py turns an event log into behaviour
+    sequences (DeepCTR's naming), generated as multi-value features with `vocab_of`:
+
+        behaviour: {user: user_id, item: item_id, attributes: [cate_id], time: timestamp,
+                    positive: label, positive_threshold: 1, max_length: 10, negatives: 0,
+                    session_gap_seconds: 1800, sess_max_count: 5, split: time}
+
+    For each X in `history_feature_list` (= item + attributes, each a declared vocabulary-encoded
+    sparse feature): `hist_X` = the user's most recent `max_length` positive events strictly
+    before the event's time (oldest first); with `negatives: 1` also `neg_hist_X`, one sampled
+    item the user never interacted with per history position (for DIEN's auxiliary loss); with
+    `session_gap_seconds`, `sess_<i>_X` for i < sess_max_count: the positives of the user's
+    earlier sessions (a new session starts after a gap longer than session_gap_seconds between
+    two of the user's events), sess_0 the most recent, at most `sess_max_length` items each.
+    An event is positive when `positive` >= positive_threshold (every event when `positive` is
+    not set). `split: time` puts the last eval share of the log (by time) in eval; `split:
+    example_gen` keeps ExampleGen's hash split. `history_in_other_models: false` keeps hist_X
+    out of models without `history_feature_list` (neg_hist_X and sess_* always are)."""
+    user: str
+    item: str
+    time: str
+    attributes: tuple = ()
+    positive: Optional[str] = None
+    positive_threshold: float = 1.0
+    max_length: int = 10
+    negatives: int = 0
+    session_gap_seconds: Optional[float] = None
+    sess_max_count: int = 5
+    sess_max_length: Optional[int] = None
+    separator: str = "|"
+    split: str = "time"
+    seed: int = 0
+    history_in_other_models: bool = True
+
+    @property
+    def history_feature_list(self):
+        return [self.item] + list(self.attributes)
+
+    @property
+    def sessions(self):
+        return self.session_gap_seconds is not None
+
+    @property
+    def session_length(self):
+        return self.sess_max_length or self.max_length
+
+    def generated(self):
+        """(column, candidate feature, max_length) of every column the history builder writes
+        and the spec exposes as a feature, in a fixed order."""
+        out = [(f"hist_{x}", x, self.max_length) for x in self.history_feature_list]
+        if self.negatives:
+            out += [(f"neg_hist_{x}", x, self.max_length) for x in self.history_feature_list]
+        if self.sessions:
+            out += [(f"sess_{i}_{x}", x, self.session_length)
+                    for i in range(self.sess_max_count) for x in self.history_feature_list]
+        return out
+
+    def generated_names(self):
+        return [name for name, _, _ in self.generated()]
+
+
+@dataclasses.dataclass(frozen=True)
 class EvaluationSpec:
     """Blessing gates on the overall eval slice. Binary labels: AUC >= auc_threshold and AUC no
     more than |auc_change_threshold| below the baseline. Regression labels: MSE <= max_mse (when
@@ -120,6 +207,8 @@ class DatasetSpec:
     format: str = "csv"
     split: tuple = (("train", 9), ("eval", 1))
     sample: Optional[str] = None  # bundled sample file under data/samples (the default data)
+    columns: Optional[tuple] = None  # CSV without a header line: its column names, in order
+    behaviour: Optional[BehaviourSpec] = None  # event log -> behaviour sequences
     source: str = "<dict>"
 
     # -- derived views ---------------------------------------------------------------------
@@ -131,12 +220,24 @@ class DatasetSpec:
     def label_names(self):
         return [label.name for label in self.labels]
 
+    def gate(self, label):
+        """The blessing thresholds of `label`: its own keys, else the spec's `evaluation`."""
+        own = {k: getattr(label, k) for k in ("auc_threshold", "auc_change_threshold", "max_mse",
+                                              "mse_relative_change")}
+        return dataclasses.replace(self.evaluation,
+                                   **{k: v for k, v in own.items() if v is not None})
+
     @property
     def raw_columns(self):
         """Raw input columns the spec reads (label columns first)."""
         cols = [label.column for label in self.labels]
         cols += [f.name for f in self.dense] + [f.name for f in self.sparse]
         cols += [f.name for f in self.multi_value]
+        if self.behaviour is not None:  # the log's columns: generated histories are not read
+            b = self.behaviour
+            generated = set(b.generated_names())
+            cols = [c for c in cols if c not in generated]
+            cols += [b.user, b.time] + ([b.positive] if b.positive else [])
         return list(dict.fromkeys(cols))
 
     def categorical(self):
@@ -199,7 +300,7 @@ def _parse(raw, source):
         raise SpecError(f"{source}: the spec must be a mapping")
     known = {"name", "description", "format", "sample", "labels", "dense_defaults", "dense",
              "sparse_defaults", "sparse", "multi_value_defaults", "multi_value", "slices",
-             "evaluation", "split"}
+             "evaluation", "split", "columns", "behaviour"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise _err(source, "<top level>", f"unknown keys {unknown}; allowed: {sorted(known)}")
@@ -208,12 +309,7 @@ def _parse(raw, source):
               for x in raw.get("labels") or []]
     if not labels:
         raise _err(source, "labels", "at least one label is required")
-    for label in labels:
-        label_field = f"labels.{label.name}"
-        if label.task not in TASKS:
-            raise _err(source, label_field, f"task must be one of {TASKS}, got {label.task!r}")
-        if label.binary_threshold is not None and label.task != "binary":
-            raise _err(source, label_field, "binary_threshold only applies to task: binary")
+    labels = [_checked_label(label, source) for label in labels]
     dense = [_build(DenseSpec, _as_entry(x, source, "dense"), raw.get("dense_defaults") or {},
                     source, "dense") for x in raw.get("dense") or []]
     sparse = [_build(SparseSpec, _as_entry(x, source, "sparse"), raw.get("sparse_defaults") or {},
@@ -222,6 +318,7 @@ def _parse(raw, source):
                     {**_categorical_defaults(raw.get("sparse_defaults")),
                      **(raw.get("multi_value_defaults") or {})}, source, "multi_value")
              for x in raw.get("multi_value") or []]
+    behaviour, multi = _behaviour_features(raw.get("behaviour"), sparse, multi, source)
     evaluation_raw = dict(raw.get("evaluation") or {})
     slices = raw.get("slices") or []
     evaluation = EvaluationSpec(**_checked_keys(evaluation_raw, EvaluationSpec, source,
@@ -230,12 +327,145 @@ def _parse(raw, source):
     if set(split) != {"train", "eval"} or not all(isinstance(v, int) and v > 0
                                                    for v in split.values()):
         raise _err(source, "split", f"must map train and eval to positive ints, got {split!r}")
+    columns = raw.get("columns")
+    if columns is not None:
+        if (not isinstance(columns, list) or not columns
+                or not all(isinstance(c, str) and c for c in columns)):
+            raise _err(source, "columns", f"must be a list of column names, got {columns!r}")
+        dupes = sorted({c for c in columns if columns.count(c) > 1})
+        if dupes:
+            raise _err(source, "columns", f"duplicate names {dupes}")
+        columns = tuple(columns)
     spec = DatasetSpec(name=name, labels=labels, dense=dense, sparse=sparse, multi_value=multi,
                        evaluation=evaluation, format=raw.get("format", "csv"),
                        split=(("train", split["train"]), ("eval", split["eval"])),
-                       sample=raw.get("sample"), source=source)
+                       sample=raw.get("sample"), columns=columns, behaviour=behaviour,
+                       source=source)
     _validate(spec)
     return spec
+
+
+def _behaviour_features(raw, sparse, multi, source):
+    """Parses the `behaviour` section; returns (BehaviourSpec or None, multi-value features with
+    the generated history columns appended). A history column declared by hand under
+    multi_value is kept when it agrees with the section (vocab_of, keep: last, max_length)."""
+    if raw is None:
+        return None, multi
+    section = "behaviour"
+    if not isinstance(raw, dict):
+        raise _err(source, section, f"must be a mapping, got {raw!r}")
+    raw = dict(raw)
+    attributes = raw.get("attributes") or []
+    if not isinstance(attributes, list) or not all(isinstance(a, str) for a in attributes):
+        raise _err(source, f"{section}.attributes", f"must be a list of column names, got "
+                                                    f"{attributes!r}")
+    raw["attributes"] = tuple(attributes)
+    behaviour = _build(BehaviourSpec, raw, {}, source, section)
+    b = behaviour
+    for key in ("user", "item", "time"):
+        if not isinstance(getattr(b, key), str) or not getattr(b, key):
+            raise _err(source, f"{section}.{key}", f"must name a column, got {getattr(b, key)!r}")
+    for key in ("max_length", "sess_max_count"):
+        value = getattr(b, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise _err(source, f"{section}.{key}", f"must be an int >= 1, got {value!r}")
+    if b.sess_max_length is not None and (not isinstance(b.sess_max_length, int)
+                                          or b.sess_max_length < 1):
+        raise _err(source, f"{section}.sess_max_length", f"must be an int >= 1, got "
+                                                         f"{b.sess_max_length!r}")
+    if b.negatives not in (0, 1):
+        raise _err(source, f"{section}.negatives", f"must be 0 or 1 (one sampled negative per "
+                                                   f"history position, as DIEN reads them), got "
+                                                   f"{b.negatives!r}")
+    if b.session_gap_seconds is not None and not (
+            isinstance(b.session_gap_seconds, (int, float)) and b.session_gap_seconds > 0):
+        raise _err(source, f"{section}.session_gap_seconds", f"must be a number > 0, got "
+                                                             f"{b.session_gap_seconds!r}")
+    if b.split not in ("time", "example_gen"):
+        raise _err(source, f"{section}.split", f"must be time or example_gen, got {b.split!r}")
+    if not isinstance(b.separator, str) or len(b.separator) != 1:
+        raise _err(source, f"{section}.separator", f"must be one character, got {b.separator!r}")
+    if isinstance(b.seed, bool) or not isinstance(b.seed, int) or b.seed < 0:
+        raise _err(source, f"{section}.seed", f"must be an int >= 0, got {b.seed!r}")
+    sparse_by_name = {f.name: f for f in sparse}
+    for x in b.history_feature_list:
+        owner = sparse_by_name.get(x)
+        if owner is None or owner.encoding != "vocabulary":
+            raise _err(source, f"{section}", f"{x!r} (item/attribute) must be a sparse feature "
+                                             f"with encoding: vocabulary, so that its history "
+                                             f"shares its ids and embeddings")
+    if len(set(b.history_feature_list)) != len(b.history_feature_list):
+        raise _err(source, f"{section}.attributes", f"repeat the item or each other: "
+                                                    f"{b.history_feature_list}")
+    declared = {f.name: f for f in multi}
+    out = list(multi)
+    for name, owner_name, length in b.generated():
+        owner = sparse_by_name[owner_name]
+        if name in declared:
+            f = declared[name]
+            if (f.vocab_of, f.keep, f.max_length, f.separator) != (owner_name, "last", length,
+                                                                   b.separator):
+                raise _err(source, f"multi_value.{name}", f"is generated by the behaviour "
+                           f"section: it needs vocab_of: {owner_name}, keep: last, max_length: "
+                           f"{length}, separator: {b.separator!r} (or leave it out)")
+            continue
+        out.append(MultiValueSpec(name=name, encoding="vocabulary",
+                                  frequency_threshold=owner.frequency_threshold,
+                                  top_k=owner.top_k, embedding_dim=owner.embedding_dim,
+                                  group=owner.group, vocab_group=owner.vocab_group,
+                                  separator=b.separator, max_length=length, combiner="mean",
+                                  vocab_of=owner_name, keep="last"))
+    return behaviour, out
+
+
+_BINARY_GATE = ("auc_threshold", "auc_change_threshold")
+_REGRESSION_GATE = ("max_mse", "mse_relative_change")
+
+
+def _checked_label(label, source):
+    """Validates one label's keys; returns it with its mapping keys stripped and numbers as
+    floats."""
+    field = f"labels.{label.name}"
+    if label.task not in TASKS:
+        raise _err(source, field, f"task must be one of {TASKS}, got {label.task!r}")
+    if label.binary_threshold is not None and label.task != "binary":
+        raise _err(source, field, "binary_threshold only applies to task: binary")
+    wrong_gate = _REGRESSION_GATE if label.task == "binary" else _BINARY_GATE
+    for key in wrong_gate:
+        if getattr(label, key) is not None:
+            raise _err(source, f"{field}.{key}", f"does not apply to task: {label.task}")
+    for key in _BINARY_GATE + _REGRESSION_GATE + ("loss_weight", "unmapped"):
+        value = getattr(label, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise _err(source, f"{field}.{key}", f"must be a number, got {value!r}")
+    if not label.loss_weight >= 0:
+        raise _err(source, f"{field}.loss_weight", f"must be >= 0, got {label.loss_weight!r}")
+    if label.mapping is None:
+        if label.unmapped is not None:
+            raise _err(source, f"{field}.unmapped", "only applies together with mapping")
+        return label
+    if label.binary_threshold is not None:
+        raise _err(source, field, "give either mapping or binary_threshold, not both")
+    if not isinstance(label.mapping, dict) or not label.mapping:
+        raise _err(source, f"{field}.mapping", f"must map column values to numbers, got "
+                                               f"{label.mapping!r}")
+    mapping = {}
+    for key, value in label.mapping.items():
+        text = str(key).strip()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _err(source, f"{field}.mapping", f"value of {key!r} must be a number, got "
+                                                   f"{value!r}")
+        if text in mapping:
+            raise _err(source, f"{field}.mapping", f"{key!r} repeats {text!r} once whitespace "
+                                                   "is stripped")
+        mapping[text] = float(value)
+    targets = set(mapping.values()) | ({float(label.unmapped)} if label.unmapped is not None
+                                       else set())
+    if label.task == "binary" and not targets <= {0.0, 1.0}:
+        raise _err(source, f"{field}.mapping", f"a binary label maps to 0 or 1, got "
+                                               f"{sorted(targets)}")
+    return dataclasses.replace(label, mapping=mapping, unmapped=None if label.unmapped is None
+                               else float(label.unmapped))
 
 
 def _categorical_defaults(sparse_defaults):
@@ -301,6 +531,12 @@ def _validate(spec):
     for s in spec.evaluation.slices:
         if s not in feature_names:
             raise _err(src, "slices", f"{s!r} is not a declared feature")
+    if spec.columns is not None:
+        if spec.format != "csv":
+            raise _err(src, "columns", "only applies to format: csv (a CSV without header line)")
+        unknown = [c for c in spec.raw_columns if c not in spec.columns]
+        if unknown:
+            raise _err(src, "columns", f"lacks {unknown}, which the spec reads")
 
 
 def load_spec(name_or_path):
@@ -331,5 +567,11 @@ def spec_from_config(config):
     ev = raw.pop("evaluation")
     evaluation = EvaluationSpec(**{**ev, "slices": tuple(ev.get("slices", ()))})
     split = tuple(tuple(x) for x in raw.pop("split"))
+    columns = raw.pop("columns", None)
+    behaviour = raw.pop("behaviour", None)
+    if behaviour is not None:
+        behaviour = BehaviourSpec(**{**behaviour, "attributes": tuple(behaviour["attributes"])})
+    raw["behaviour"] = behaviour
     return DatasetSpec(labels=labels, dense=dense, sparse=sparse, multi_value=multi,
-                       evaluation=evaluation, split=split, source=source, **raw)
+                       evaluation=evaluation, split=split, source=source,
+                       columns=tuple(columns) if columns is not None else None, **raw)

@@ -17,6 +17,8 @@ import tensorflow_transform as tft  # noqa: E402
 import tf_keras as keras  # noqa: E402
 from tfx_bsl.public import tfxio  # noqa: E402
 
+from ctr_models.tracing import skip_keras_autograph  # noqa: E402
+
 from components.dataset_spec import spec_from_config  # noqa: E402
 from components.model_builder import build_model, feature_columns, vocabulary_sizes  # noqa: E402
 
@@ -98,7 +100,23 @@ def make_dataset(file_pattern, data_accessor, tft_output, spec, batch_size, inpu
     return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+def check_outputs(model, spec):
+    """Several labels: the model must have one output named after each label (outputs are
+    matched by name, never by position)."""
+    if len(spec.labels) == 1:
+        if len(model.outputs) != 1:
+            raise ValueError(f"the spec has one label but the model has outputs "
+                             f"{model.output_names}")
+        return
+    if sorted(model.output_names) != sorted(spec.label_names):
+        raise ValueError(f"the spec's labels {spec.label_names} need one model output named after "
+                         f"each, but the model's outputs are {model.output_names} (multi-task "
+                         f"models name their outputs by task_names)")
+
+
 def compile_model(model, spec, learning_rate, jit_compile=False):
+    """One loss per label (by output name), weighted by the labels' `loss_weight`."""
+    check_outputs(model, spec)
     losses, metrics = {}, {}
     for label in spec.labels:
         if label.task == "binary":
@@ -109,16 +127,36 @@ def compile_model(model, spec, learning_rate, jit_compile=False):
             losses[label.name] = "mse"
             metrics[label.name] = [keras.metrics.MeanSquaredError(name="mse"),
                                    keras.metrics.MeanAbsoluteError(name="mae")]
+    loss_weights = {label.name: float(label.loss_weight) for label in spec.labels}
     if len(spec.labels) == 1:
         losses, metrics = losses[spec.label_names[0]], metrics[spec.label_names[0]]
+        loss_weights = None
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses, metrics=metrics,
-                  jit_compile=jit_compile)
+                  loss_weights=loss_weights, jit_compile=jit_compile)
 
 
-def _outputs(model_output, spec):
+def _outputs(model, model_output, spec):
+    """Serving outputs: `prediction`, or one output per label keyed by the model's output name."""
     if len(spec.labels) == 1:
         return {SERVING_OUTPUT: model_output}
-    return dict(zip(spec.label_names, model_output))
+    return dict(zip(model.output_names, model_output))
+
+
+def task_summary(history, spec):
+    """Final training and validation loss/AUC (binary) or loss/MSE (regression) per label, from
+    the Keras history (multi-output keys are '<output>_<metric>')."""
+    tasks = {}
+    for label in spec.labels:
+        prefix = "" if len(spec.labels) == 1 else f"{label.name}_"
+        names = ("loss", "auc", "logloss") if label.task == "binary" else ("loss", "mse", "mae")
+        entry = {"task": label.task, "loss_weight": float(label.loss_weight)}
+        for split, head in (("train", ""), ("eval", "val_")):
+            for name in names:
+                values = history.get(f"{head}{prefix}{name}")
+                if values:
+                    entry[f"{split}_{name}"] = float(values[-1])
+        tasks[label.name] = entry
+    return tasks
 
 
 def make_signatures(model, tft_output, spec):
@@ -134,7 +172,7 @@ def make_signatures(model, tft_output, spec):
         raw_spec = {k: v for k, v in tft_output.raw_feature_spec().items()
                     if k not in label_columns}
         transformed = model.tft_layer(tf.io.parse_example(serialized, raw_spec))
-        return _outputs(model({name: transformed[name] for name in input_names}), spec)
+        return _outputs(model, model({name: transformed[name] for name in input_names}), spec)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(serialized):
@@ -147,6 +185,7 @@ def make_signatures(model, tft_output, spec):
 
 
 def run_fn(fn_args):
+    skip_keras_autograph()  # tracing Keras' own code through autograph cost ~30 s per run
     config = fn_args.custom_config or {}
     spec = spec_from_config(config["spec"])
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
@@ -176,7 +215,8 @@ def run_fn(fn_args):
                "batch_size": batch_size, "train_seconds": round(seconds, 2),
                "examples_per_second": round(steps_per_epoch * epochs * batch_size / seconds, 1),
                "parameters": int(model.count_params()),
-               "history": {k: [float(v) for v in vals] for k, vals in history.history.items()}}
+               "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+               "tasks": task_summary(history.history, spec)}
     logging.info("Training summary: %s", summary)
 
     export_dir = fn_args.serving_model_dir

@@ -92,7 +92,10 @@ def preprocessing_fn(inputs, custom_config):
     outputs = {}
 
     for label in spec.labels:
-        y = _raw_float(inputs, label.column, float("nan"))
+        if label.mapping is not None:
+            y = _mapped_label(inputs, label)
+        else:
+            y = _raw_float(inputs, label.column, float("nan"))
         if label.binary_threshold is not None:
             y = tf.cast(y >= label.binary_threshold, tf.float32)
         outputs[label.name] = tf.expand_dims(y, 1)
@@ -131,6 +134,29 @@ def preprocessing_fn(inputs, custom_config):
             ids = hash_bucket_ids(_values(inputs, f), f.hash_buckets, mask_zero=True)
             outputs[f.name] = _finish(ids, f)
     return outputs
+
+
+def _mapped_label(inputs, label):
+    """The label's `mapping` applied to its column's text (whitespace stripped) -> float32 [B].
+    A value outside the mapping becomes `unmapped`; without `unmapped`, a present value outside
+    the mapping fails the run and a missing one is NaN, like a missing numeric label (serving
+    requests carry no label columns, so their label outputs are NaN and never fail)."""
+    text = tf.strings.strip(_raw_strings(inputs, label.column))
+    keys = tf.constant(list(label.mapping), tf.string)
+    values = tf.constant(list(label.mapping.values()), tf.float32)
+    matches = tf.equal(text[:, tf.newaxis], keys[tf.newaxis, :])  # [B, keys]
+    found = tf.reduce_any(matches, axis=1)
+    y = tf.reduce_sum(tf.where(matches, values[tf.newaxis, :], 0.0), axis=1)
+    if label.unmapped is not None:
+        return tf.where(found, y, label.unmapped)
+    outside = tf.logical_and(tf.not_equal(text, ""), tf.logical_not(found))
+    check = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(outside)),
+        [f"label {label.name!r}: column {label.column!r} has a value outside its mapping "
+         f"{sorted(label.mapping)} (set `unmapped` in the spec to accept it):",
+         tf.boolean_mask(text, outside)[:1]])
+    with tf.control_dependencies([check]):
+        return tf.where(found, y, float("nan"))
 
 
 def _tokens(inputs, feature, spec):

@@ -36,7 +36,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from data.generators import write_csv, write_oracle
 
 __all__ = ["MULTITASK_COLUMNS", "MULTITASK_LABELS", "MultitaskModel", "multitask_model",
-           "generate_multitask", "write_multitask"]
+           "generate_multitask", "multitask_probability", "write_multitask"]
 
 MULTITASK_LABELS = ["click", "purchase"]
 MULTITASK_COLUMNS = MULTITASK_LABELS + ["age", "activity", "price", "segment", "category",
@@ -199,6 +199,25 @@ def generate_multitask(rows: int, seed: int = 0, *, span: Optional[int] = None,
         info["cvr_oracle_auc_on_clicks"] = (_task_scores(purchase[clicked], p_cvr[clicked])
                                             ["oracle_auc"] if clicked.any() else float("nan"))
     return df, info
+
+
+def multitask_probability(df: pd.DataFrame, model_seed: int = 0):
+    """(p_click, p_cvr) of the planted model for the rows of a frame read back from CSV or
+    tf.Examples (e.g. an eval split), so that its oracle AUCs can be computed on exactly those
+    rows. A missing or unknown region is treated as missing."""
+    model = multitask_model(int(model_seed))
+    names = {"segment": [f"s{i}" for i in range(_SIZES["segment"])],
+             "category": [f"cat{i:02d}" for i in range(_SIZES["category"])],
+             "brand": [f"b{i:03d}" for i in range(_SIZES["brand"])],
+             "device": list(_DEVICES), "region": [f"r{i:02d}" for i in range(_SIZES["region"])]}
+    codes = {f: pd.Categorical(df[f], categories=values).codes.astype(np.int64)
+             for f, values in names.items()}
+    codes["region"] = np.where(codes["region"] < 0, _SIZES["region"], codes["region"])
+    codes["hour"] = df["hour"].to_numpy(np.int64)
+    codes["position"] = df["position"].to_numpy(np.int64) - 1
+    click, cvr = _logits(model, codes, df["age"].to_numpy(float), df["activity"].to_numpy(float),
+                         df["price"].to_numpy(float), model.click_bias, model.cvr_bias)
+    return _sigmoid(click), _sigmoid(cvr)
 
 
 def write_multitask(out_dir: str, rows: int, seed: int = 0, *, file_name: str = "train.csv",

@@ -30,3 +30,32 @@ def test_regression_spec_gates_on_mse_change():
     # always a value threshold, or a first run (no baseline) could never be blessed
     assert gate.threshold.value_threshold.upper_bound.value == float("inf")
     _metric(config, "MeanAbsoluteError")
+
+
+def test_multi_task_spec_gates_every_output_with_its_own_thresholds():
+    from components.dataset_spec import DatasetSpec
+    spec = DatasetSpec.from_dict({
+        "labels": [{"name": "click", "column": "click", "auc_threshold": 0.7},
+                   {"name": "purchase", "column": "purchase", "auc_change_threshold": -0.05},
+                   {"name": "spend", "column": "spend", "task": "regression", "max_mse": 2.5}],
+        "sparse": ["device"], "slices": ["device"],
+        "evaluation": {"auc_threshold": 0.6, "auc_change_threshold": -0.01}})
+    config = eval_config(spec)
+    assert dict(config.model_specs[0].label_keys) == {"click": "click", "purchase": "purchase",
+                                                      "spend": "spend"}
+    assert not config.model_specs[0].label_key
+    by_output = {tuple(m.output_names): m for m in config.metrics_specs}
+    assert set(by_output) == {("click",), ("purchase",), ("spend",)}
+
+    def gate(output, metric):
+        (config_,) = [m for m in by_output[(output,)].metrics if m.class_name == metric]
+        (per_slice,) = config_.per_slice_thresholds
+        assert [list(s.feature_keys) for s in per_slice.slicing_specs] == [[]]  # overall only
+        return per_slice.threshold
+
+    assert gate("click", "AUC").value_threshold.lower_bound.value == 0.7
+    assert gate("click", "AUC").change_threshold.absolute.value == -0.01  # spec default
+    assert gate("purchase", "AUC").value_threshold.lower_bound.value == 0.6  # spec default
+    assert gate("purchase", "AUC").change_threshold.absolute.value == -0.05
+    assert gate("spend", "MeanSquaredError").value_threshold.upper_bound.value == 2.5
+    assert [list(s.feature_keys) for s in config.slicing_specs] == [[], ["device"]]

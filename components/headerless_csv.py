@@ -1,0 +1,90 @@
+"""CsvExampleGen for CSV files without a header line (e.g. the UCI census-income files).
+
+TFX's CsvExampleGen takes the column names from each file's first line. This executor takes them
+from the dataset spec's `columns` (passed in the component's custom_config) and reads every line
+as data; parsing, type inference (INT -> FLOAT -> STRING over all rows) and tf.Example
+conversion are TFX's / tfx_bsl's own. Cells keep their text as written (" Never married" keeps
+its leading space; numbers such as " 73" still parse as numbers).
+"""
+import os
+from typing import Any, Dict, Iterable, List
+
+import apache_beam as beam
+import tensorflow as tf
+from google.protobuf import json_format, struct_pb2
+from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.components.example_gen.csv_example_gen import executor as csv_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
+from tfx.types import standard_component_specs
+from tfx_bsl.coders import csv_decoder
+
+COLUMNS_KEY = "columns"
+
+
+def custom_config(columns: List[str]) -> example_gen_pb2.CustomConfig:
+    """The ExampleGen custom_config carrying the column names."""
+    config = example_gen_pb2.CustomConfig()
+    config.custom_config.Pack(struct_pb2.Struct(fields={COLUMNS_KEY: struct_pb2.Value(
+        list_value=struct_pb2.ListValue(values=[struct_pb2.Value(string_value=c)
+                                                for c in columns]))}))
+    return config
+
+
+def columns_from_exec_properties(exec_properties: Dict[str, Any]) -> List[str]:
+    raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    config = example_gen_pb2.CustomConfig()
+    if isinstance(raw, str):
+        json_format.Parse(raw, config)
+    elif raw is not None:
+        config.CopyFrom(raw)
+    fields = struct_pb2.Struct()
+    if not config.custom_config.Unpack(fields) or COLUMNS_KEY not in fields.fields:
+        raise ValueError("HeaderlessCsvExampleGen needs custom_config with the column names "
+                         "(headerless_csv.custom_config(columns))")
+    return [v.string_value for v in fields.fields[COLUMNS_KEY].list_value.values]
+
+
+def _read_lines(path: str) -> Iterable[str]:
+    with beam.io.filesystems.FileSystems.open(path) as f:
+        for line in f:
+            text = line.decode("utf-8")
+            if text.strip():
+                yield text
+
+
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(tf.train.Example)
+class _HeaderlessCsvToExample(beam.PTransform):
+    """CSV lines (no header, no multi-line quoted cells) of one split -> tf.Examples."""
+
+    def __init__(self, exec_properties: Dict[str, Any], split_pattern: str):
+        super().__init__()
+        self._pattern = os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY],
+                                     split_pattern)
+        self._columns = columns_from_exec_properties(exec_properties)
+
+    def expand(self, pipeline):
+        files = fileio.glob(self._pattern)
+        if not files:
+            raise RuntimeError(f"Split pattern {self._pattern} does not match any files.")
+        cells = (pipeline
+                 | "CreateFilenames" >> beam.Create(files)
+                 | "ReadLines" >> beam.FlatMap(_read_lines)
+                 | "ParseCSVLine" >> beam.ParDo(csv_decoder.ParseCSVLine(delimiter=","))
+                 | "ExtractParsedCSVLines" >> beam.Keys())
+        column_infos = beam.pvalue.AsSingleton(
+            cells | "InferColumnTypes" >> beam.CombineGlobally(
+                csv_decoder.ColumnTypeInferrer(self._columns, skip_blank_lines=True)))
+        # TFX's own cell -> tf.Example conversion (the one CsvExampleGen uses)
+        return cells | "ToTFExample" >> beam.ParDo(csv_executor._ParsedCsvToTfExample(),
+                                                    column_infos)
+
+
+class Executor(BaseExampleGenExecutor):
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        return _HeaderlessCsvToExample
+
+
+EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
