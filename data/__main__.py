@@ -2,6 +2,9 @@
 
     python -m data criteo --rows 100000 --out DIR [--seed 0] [--span K] [--drift D]
     python -m data movielens --rows N --out DIR [--seed 0] [--with-history] [--maxlen 50]
+    python -m data behaviour --rows N --out DIR [--seed 0]   # event log for sequence models
+    python -m data multitask --rows N --out DIR [--seed 0]   # click + purchase (data.multitask)
+    python -m data census --rows N --out DIR [--seed 0]      # headerless census-income file
     python -m data samples [--out DIR]     # regenerate data/samples/*
 
 Writes the CSV and its oracle JSON (see ``data.generators``) and prints a JSON summary.
@@ -15,7 +18,7 @@ import sys
 import time
 from typing import List, Optional
 
-from data import generators
+from data import behaviour, census, generators, multitask
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     movielens.add_argument("--with-history", action="store_true",
                            help="add hist_movie_id: the user's previous movie ids")
     movielens.add_argument("--maxlen", type=int, default=50, help="history length (default 50)")
+    common(sub.add_parser("behaviour", help="behaviour log: user_id, item_id, cate_id, "
+                                            "timestamp, label (see data.behaviour)"))
+    common(sub.add_parser("multitask", help="multi-task log: click, purchase (after a click)"))
+    census_parser = sub.add_parser("census", help="census-income (KDD) rows: no header line")
+    common(census_parser)
+    census_parser.set_defaults(file_name="census-income.sample")
     samples = sub.add_parser("samples", help="rewrite the committed samples (data/samples)")
     samples.add_argument("--out", default=generators.SAMPLES_DIR, help="output folder")
     samples.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -53,9 +62,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     start = time.perf_counter()
     if args.dataset == "samples":
         info = generators.write_samples(args.out)
+        info.update(behaviour.write_sample(args.out))
+        info["multitask_2k"] = multitask.write_multitask(
+            args.out, 2000, 0, file_name="multitask_2k.csv", oracle_name="multitask_2k.oracle.json")
+    elif args.dataset == "multitask":
+        info = multitask.write_multitask(args.out, args.rows, args.seed, file_name=args.file_name)
+    elif args.dataset == "census":
+        info = census.write_census(args.out, args.rows, args.seed, file_name=args.file_name)
     elif args.dataset == "criteo":
         info = generators.write_criteo(args.out, args.rows, args.seed, file_name=args.file_name,
                                        span=args.span, drift=args.drift)
+    elif args.dataset == "behaviour":
+        info = behaviour.write_behaviour(args.out, args.rows, args.seed, file_name=args.file_name)
     else:
         info = generators.write_movielens(args.out, args.rows, args.seed,
                                           file_name=args.file_name,

@@ -20,10 +20,15 @@ DATA_EXTENSIONS = {"csv": ("*.csv", "*.txt", "*.csv.gz"),
                    "tfrecord": ("*.tfrecord", "*.tfrecords", "*.tfrecord.gz", "*.gz")}
 
 
-def _csv_header(path):
+def _csv_header(path, spec=None):
+    """A CSV file's column names: its first line, or for a spec with `columns` (files without a
+    header line) those names when the first line has as many cells."""
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt") as f:
-        return f.readline().strip().split(",")
+        first = f.readline().strip().split(",")
+    if spec is not None and spec.columns is not None:
+        return list(spec.columns) if len(first) == len(spec.columns) else []
+    return first
 
 
 def resolve_input(data, spec):
@@ -43,7 +48,7 @@ def resolve_input(data, spec):
             continue
         if spec.format != "csv":
             return data, pattern
-        missing = {f: [c for c in spec.raw_columns if c not in _csv_header(f)] for f in files}
+        missing = {f: [c for c in spec.raw_columns if c not in _csv_header(f, spec)] for f in files}
         matching = [f for f in files if not missing[f]]
         if len(matching) == len(files):
             return data, pattern
@@ -60,15 +65,15 @@ def resolve_input(data, spec):
     raise SystemExit(f"--data {data}: no {spec.format} files ({', '.join(DATA_EXTENSIONS[spec.format])})")
 
 
-def count_examples(input_base, pattern, spec_format):
-    """Number of examples in the input files (CSV: lines minus headers)."""
+def count_examples(input_base, pattern, spec_format, header=True):
+    """Number of examples in the input files (CSV: lines minus headers, when they have one)."""
     files = sorted(glob.glob(os.path.join(input_base, pattern)))
     if spec_format == "csv":
         total = 0
         for path in files:
             opener = gzip.open if path.endswith(".gz") else open
             with opener(path, "rb") as f:
-                total += max(0, sum(1 for _ in f) - 1)
+                total += max(0, sum(1 for _ in f) - int(header))
         return total
     import tensorflow as tf
     compression = "GZIP" if all(p.endswith(".gz") for p in files) else ""
@@ -136,7 +141,8 @@ def run_pipeline(args, data=None):
         mode = "multi_processing" if size > 100 * 2**20 else "in_memory"
     paths = RunPaths(os.path.abspath(args.root or os.path.join("runs", spec.name)))
     train_steps = args.train_steps or default_train_steps(
-        count_examples(input_base, pattern, spec.format), spec, args.epochs, args.batch_size)
+        count_examples(input_base, pattern, spec.format, header=spec.columns is None), spec,
+        args.epochs, args.batch_size)
     training = TrainingConfig(model=args.model, model_args=parse_model_args(args.model_arg),
                               train_steps=train_steps, eval_steps=args.eval_steps,
                               batch_size=args.batch_size, learning_rate=args.learning_rate,

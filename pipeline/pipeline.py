@@ -13,6 +13,7 @@ import tensorflow_model_analysis as tfma  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
 
 from components.dataset_spec import DatasetSpec  # noqa: E402
+from components.history import HIST_LENGTH_BUCKET, HistoryBuilder  # noqa: E402
 from components.schema import CurateSchema  # noqa: E402
 
 PREPROCESSING_FN = "components.transform.preprocessing_fn"
@@ -61,6 +62,7 @@ class TrainingConfig:
 # because run_fn and preprocessing_fn are referenced by import path, not packaged).
 TRANSFORM_SOURCES = ("components/transform.py", "components/dataset_spec.py", "ctr_models/hashing.py")
 TRAINER_SOURCES = ("components", "ctr_models")
+HISTORY_SOURCES = ("components/history.py", "components/dataset_spec.py")
 
 
 def code_version(sources=TRAINER_SOURCES):
@@ -82,17 +84,21 @@ def code_version(sources=TRAINER_SOURCES):
 
 
 def eval_config(spec: DatasetSpec) -> tfma.EvalConfig:
-    """TFMA config from the spec: metrics per label, slices, and the blessing thresholds."""
+    """TFMA config from the spec: metrics per label, slices, and the blessing thresholds.
+
+    Several labels: one MetricsSpec per model output (named by its label), each with that label's
+    own gate (`DatasetSpec.gate`); TFMA blesses only when every output passes its gate."""
     metrics_specs = []
     single = len(spec.labels) == 1
     for label in spec.labels:
+        gate = spec.gate(label)
         if label.task == "binary":
             auc_threshold = tfma.MetricThreshold(
                 value_threshold=tfma.GenericValueThreshold(
-                    lower_bound={"value": spec.evaluation.auc_threshold}),
+                    lower_bound={"value": gate.auc_threshold}),
                 change_threshold=tfma.GenericChangeThreshold(
                     direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                    absolute={"value": spec.evaluation.auc_change_threshold}))
+                    absolute={"value": gate.auc_change_threshold}))
             # Gate on the overall slice only: feature slices are reported, but small slices are
             # too noisy to block a model (TFMA applies a plain `threshold` to every slice).
             overall_only = tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
@@ -111,11 +117,11 @@ def eval_config(spec: DatasetSpec) -> tfma.EvalConfig:
             mse_threshold = tfma.MetricThreshold(
                 change_threshold=tfma.GenericChangeThreshold(
                     direction=tfma.MetricDirection.LOWER_IS_BETTER,
-                    relative={"value": spec.evaluation.mse_relative_change}))
+                    relative={"value": gate.mse_relative_change}))
             # A value threshold is always set: with only a change threshold, a first run (no
             # baseline) has no threshold left to check and TFMA refuses to bless.
             mse_threshold.value_threshold.upper_bound.value = (
-                math.inf if spec.evaluation.max_mse is None else spec.evaluation.max_mse)
+                math.inf if gate.max_mse is None else gate.max_mse)
             overall_only = tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
                                                         threshold=mse_threshold)
             metrics = [tfma.MetricConfig(class_name="MeanSquaredError",
@@ -134,6 +140,8 @@ def eval_config(spec: DatasetSpec) -> tfma.EvalConfig:
         model_spec.label_keys.update({label.name: label.name for label in spec.labels})
     slicing = [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[s])
                                       for s in spec.evaluation.slices]
+    if spec.behaviour is not None:  # how users with no or little history fare
+        slicing.append(tfma.SlicingSpec(feature_keys=[HIST_LENGTH_BUCKET]))
     # Confidence intervals (TFMA's jackknife) tell a noisy slice from a regression in the report;
     # the thresholds still gate on the point estimate. The model's own compiled Keras metrics are
     # left out: TFMA reloads the SavedModel in every combiner for them (minutes per run with
@@ -154,6 +162,13 @@ def _example_gen(spec: DatasetSpec, data_root: str, input_pattern: str):
     if spec.format == "tfrecord":
         return tfx.components.ImportExampleGen(input_base=data_root, input_config=input_config,
                                                output_config=output)
+    if spec.columns is not None:  # no header line: column names from the spec
+        from tfx.components.example_gen.component import FileBasedExampleGen
+        from components import headerless_csv
+        return FileBasedExampleGen(
+            input_base=data_root, input_config=input_config, output_config=output,
+            custom_config=headerless_csv.custom_config(list(spec.columns)),
+            custom_executor_spec=headerless_csv.EXECUTOR_SPEC).with_id("CsvExampleGen")
     return tfx.components.CsvExampleGen(input_base=data_root, input_config=input_config,
                                         output_config=output)
 
@@ -166,7 +181,13 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
                     metadata_connection_config=None) -> tfx.dsl.Pipeline:
     """The whole pipeline for `spec` reading `data_root`, writing under `paths`."""
     example_gen = _example_gen(spec, data_root, input_pattern)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    examples = example_gen.outputs["examples"]
+    history = None
+    if spec.behaviour is not None:  # event log -> rows with behaviour sequences
+        history = HistoryBuilder(log=examples, spec=spec,
+                                 code_version=code_version(HISTORY_SOURCES))
+        examples = history.outputs["examples"]
+    statistics_gen = tfx.components.StatisticsGen(examples=examples)
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
                                           infer_feature_shape=True)
     curate_schema = CurateSchema(schema=schema_gen.outputs["schema"],
@@ -175,7 +196,7 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema)
     transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"], schema=schema,
+        examples=examples, schema=schema,
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"spec": spec.to_dict(), "code_version": code_version(TRANSFORM_SOURCES)},
         disable_statistics=True)
@@ -191,7 +212,7 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
     evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+        examples=examples, model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"], eval_config=eval_config(spec))
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
@@ -203,8 +224,9 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name or f"ctr_{spec.name}",
         pipeline_root=paths.pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, curate_schema, example_validator,
-                    transform, trainer, baseline, evaluator, pusher],
+        components=[example_gen] + ([history] if history else []) + [
+            statistics_gen, schema_gen, curate_schema, example_validator, transform, trainer,
+            baseline, evaluator, pusher],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [])

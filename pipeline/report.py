@@ -33,6 +33,10 @@ class RunReport:
     evaluation_uri: Optional[str]
     model_uri: Optional[str]
     training: Dict
+    # multi-task models: overall eval metrics per output (label name); `overall` is then empty
+    tasks: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
+    # why the Evaluator did not bless: one line per failed threshold (task, metric, value, bound)
+    failures: List[str] = dataclasses.field(default_factory=list)
 
     def component(self, node_id):
         return next(c for c in self.components if c.node_id == node_id)
@@ -60,9 +64,12 @@ class RunReport:
                          f", {self.training.get('train_steps')} steps x batch "
                          f"{self.training.get('batch_size')}, "
                          f"{self.training.get('examples_per_second')} examples/s")
-        if self.overall:
-            lines += ["", "Evaluation (eval split):",
-                      f"  {'overall':<24} " + _format_metrics(self.overall)]
+        if self.overall or self.tasks:
+            lines += ["", "Evaluation (eval split):"]
+            if self.overall:
+                lines.append(f"  {'overall':<24} " + _format_metrics(self.overall))
+            for task, metrics in self.tasks.items():
+                lines.append(f"  {'task ' + task:<24} " + _format_metrics(metrics))
             worst_slices = self.worst_slices(worst)
             if worst_slices:
                 lines.append(f"  worst slices (>= 50 examples, lowest AUC first):")
@@ -70,6 +77,8 @@ class RunReport:
                 lines.append(f"  {name:<24} " + _format_metrics(metrics))
         lines.append("")
         lines.append(f"Blessed: {self.blessed}")
+        for failure in self.failures:
+            lines.append(f"  failed: {failure}")
         lines.append(f"Pushed model: {self.pushed_model or 'none'}")
         return "\n".join(lines)
 
@@ -129,8 +138,9 @@ def _prop(artifact, name):
     return None
 
 
-def load_eval_metrics(evaluation_uri, slices=()):
-    """(overall metrics, [(slice name, metrics)] sorted worst AUC first) of an Evaluator output."""
+def load_eval_metrics(evaluation_uri, slices=(), output_name=None):
+    """(overall metrics, [(slice name, metrics)] sorted worst AUC first) of an Evaluator output;
+    with `output_name`, of that model output only (multi-task models)."""
     import tensorflow_model_analysis as tfma
     result = None
     for model_name in ("candidate", None):
@@ -145,7 +155,9 @@ def load_eval_metrics(evaluation_uri, slices=()):
     overall, per_slice = {}, []
     for slice_key, by_output in result.slicing_metrics:
         metrics = {}
-        for output in by_output.values():
+        for name, output in by_output.items():
+            if output_name is not None and name != output_name:
+                continue
             for sub in output.values():
                 for name, value in sub.items():
                     if "doubleValue" in value:
@@ -158,6 +170,74 @@ def load_eval_metrics(evaluation_uri, slices=()):
             per_slice.append((", ".join(f"{k}={v}" for k, v in slice_key), metrics))
     per_slice.sort(key=lambda item: item[1].get("auc", math.inf))
     return overall, per_slice
+
+
+def eval_output_names(evaluation_uri):
+    """The model output names in an Evaluator result ([''] for a single-output model)."""
+    import tensorflow_model_analysis as tfma
+    for model_name in ("candidate", None):
+        try:
+            result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
+        except Exception:  # no result for that model name
+            continue
+        names = {name for _, by_output in result.slicing_metrics for name in by_output}
+        if names:
+            return sorted(names)
+    return []
+
+
+def load_task_metrics(evaluation_uri):
+    """Multi-task results: ({output: overall metrics}, [('<output>: <slice>', metrics)] worst AUC
+    first). Empty for a single-output model."""
+    names = [n for n in eval_output_names(evaluation_uri) if n]
+    tasks, slices = {}, []
+    for name in names:
+        overall, per_slice = load_eval_metrics(evaluation_uri, output_name=name)
+        tasks[name] = overall
+        slices += [(f"{name}: {slice_name}", metrics) for slice_name, metrics in per_slice]
+    slices.sort(key=lambda item: item[1].get("auc", math.inf))
+    return tasks, slices
+
+
+def _threshold_text(threshold):
+    parts = []
+    value = threshold.value_threshold
+    if value.HasField("lower_bound"):
+        parts.append(f">= {value.lower_bound.value:.4g}")
+    if value.HasField("upper_bound"):
+        parts.append(f"<= {value.upper_bound.value:.4g}")
+    change = threshold.change_threshold
+    from tensorflow_model_analysis.proto import config_pb2
+    higher = change.direction == config_pb2.MetricDirection.HIGHER_IS_BETTER
+    if change.HasField("absolute"):
+        parts.append(f"change vs baseline {'>=' if higher else '<='} {change.absolute.value:.4g}")
+    if change.HasField("relative"):
+        parts.append(f"relative change vs baseline {'>=' if higher else '<='} "
+                     f"{change.relative.value:.4g}")
+    return ", ".join(parts) or "a threshold"
+
+
+def load_validation_failures(evaluation_uri):
+    """One line per failed blessing threshold: '<task>: <metric> = <value>, needs <bound>'."""
+    import tensorflow_model_analysis as tfma
+    try:
+        result = tfma.load_validation_result(evaluation_uri)
+    except Exception:  # no validation result written
+        return []
+    lines = []
+    for per_slice in result.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            key = failure.metric_key
+            task = key.output_name or "overall"
+            metric = key.name + (" change vs baseline" if key.is_diff else "")
+            value = failure.metric_value.double_value.value
+            lines.append(f"{task}: {metric} = {value:.4g}, needs "
+                         f"{_threshold_text(failure.metric_threshold)}")
+    if not result.validation_ok and not lines:
+        if result.missing_thresholds:
+            lines.append("no threshold could be checked (missing metrics)")
+        lines += [f"missing slice {s}" for s in result.missing_slices]
+    return lines
 
 
 def read_run(metadata_path, pipeline_name, run_id=None) -> RunReport:
@@ -176,6 +256,12 @@ def read_run(metadata_path, pipeline_name, run_id=None) -> RunReport:
     evaluation = (outputs.get("evaluation") or [None])[-1]
     model = (outputs.get("model") or [None])[-1]
     overall, slices = (load_eval_metrics(evaluation.uri) if evaluation is not None else ({}, []))
+    tasks, failures = {}, []
+    if evaluation is not None:
+        tasks, task_slices = load_task_metrics(evaluation.uri)
+        if tasks:  # per output; a merged 'overall' would mix the tasks' metrics
+            overall, slices = {}, task_slices
+        failures = load_validation_failures(evaluation.uri)
     training = {}
     model_run = (outputs.get("model_run") or [None])[-1]
     if model_run is not None:
@@ -192,4 +278,5 @@ def read_run(metadata_path, pipeline_name, run_id=None) -> RunReport:
         pipeline_name=pipeline_name, run_id=run.name, components=components, overall=overall,
         slices=slices, blessed=bool(_prop(blessing, "blessed")) if blessing is not None else None,
         pushed_model=pushed_dir, evaluation_uri=evaluation.uri if evaluation else None,
-        model_uri=model.uri if model else None, training=training)
+        model_uri=model.uri if model else None, training=training, tasks=tasks,
+        failures=failures)
