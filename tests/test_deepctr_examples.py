@@ -405,7 +405,7 @@ def test_flen_avazu():
 # ----------------------------------------------------------------------------- DIN / DIEN / DSIN
 
 
-def _behaviour_columns(item, hash_flag=False, length_name="seq_length"):
+def _behaviour_columns(item, hash_flag=False):
     return [SparseFeat('user', 3, embedding_dim=10, use_hash=hash_flag),
             SparseFeat('gender', 2, embedding_dim=4, use_hash=hash_flag),
             SparseFeat(item, 3 + 1, embedding_dim=8, use_hash=hash_flag),
