@@ -63,6 +63,60 @@ def parse_model_args(pairs):
 _COLUMN_ARGS = ("linear_feature_columns", "dnn_feature_columns", "region_feature_columns")
 
 
+def _arg(params, model_args, name):
+    """The value `name` will have: model_args, else the constructor's default."""
+    if name in model_args:
+        return model_args[name]
+    return params[name].default if name in params else None
+
+
+def _behaviour_args(model_name, spec, params, model_args):
+    """history_feature_list / sess_feature_list / sess_max_count from the spec's behaviour
+    section (columns hist_X, neg_hist_X, sess_<i>_X); DSIN's att_embedding_size so that its
+    heads split the concatenated session embedding (unless given)."""
+    reads = [p for p in ("history_feature_list", "sess_feature_list") if p in params]
+    if not reads:
+        return {}
+    b = spec.behaviour
+    if b is None:
+        raise ValueError(f"{model_name} reads behaviour sequences ({reads[0]}) but dataset spec "
+                         f"{spec.source} has no behaviour section")
+    kwargs = {name: list(b.history_feature_list) for name in reads}
+    if _arg(params, model_args, "use_negsampling") and not b.negatives:
+        raise ValueError(f"{model_name}: use_negsampling=True needs neg_hist_* columns: set "
+                         f"behaviour.negatives: 1 in {spec.source}")
+    if "sess_feature_list" in params:
+        if not b.sessions:
+            raise ValueError(f"{model_name} reads sessions: set behaviour.session_gap_seconds "
+                             f"in {spec.source}")
+        kwargs["sess_max_count"] = b.sess_max_count
+        if "att_embedding_size" in params and "att_embedding_size" not in model_args:
+            by_name = {f.name: f for f in spec.categorical()}
+            width = sum(by_name[x].embedding_dim for x in b.history_feature_list)
+            heads = _arg(params, model_args, "att_head_num")
+            if heads and width % heads == 0:
+                kwargs["att_embedding_size"] = width // heads
+    return kwargs
+
+
+def _behaviour_columns(spec, params, model_args, columns):
+    """Leaves out the generated sequence columns a model does not read: neg_hist_* unless
+    use_negsampling, sess_* unless it takes sess_feature_list, and hist_* for models without
+    history_feature_list when behaviour.history_in_other_models is false."""
+    b = spec.behaviour
+    if b is None:
+        return columns
+    drop = set()
+    names = b.history_feature_list
+    if not _arg(params, model_args, "use_negsampling"):
+        drop |= {f"neg_hist_{x}" for x in names}
+    if "sess_feature_list" not in params:
+        drop |= {f"sess_{i}_{x}" for i in range(b.sess_max_count) for x in names}
+    if "history_feature_list" not in params and not b.history_in_other_models:
+        drop |= {f"hist_{x}" for x in names}
+    return [fc for fc in columns if fc.name not in drop]
+
+
 def build_model(model_name, spec, linear_columns, dnn_columns, model_args=None):
     """Builds registered model `model_name` with the spec's columns and task."""
     model_fn = get_model_fn(model_name)
@@ -72,7 +126,9 @@ def build_model(model_name, spec, linear_columns, dnn_columns, model_args=None):
     if unknown:
         allowed = [p for p in params if p not in _COLUMN_ARGS]
         raise ValueError(f"{model_fn.__name__} has no argument(s) {unknown}; it takes {allowed}")
-    kwargs = {}
+    kwargs = _behaviour_args(model_fn.__name__, spec, params, model_args)
+    linear_columns = _behaviour_columns(spec, params, model_args, linear_columns)
+    dnn_columns = _behaviour_columns(spec, params, model_args, dnn_columns)
     if model_fn.__name__ in SPARSE_ONLY_DNN:  # dense features still reach the linear part
         dnn_columns = [fc for fc in dnn_columns if not isinstance(fc, DenseFeat)]
     if "fm_group" in params:  # FM-style interactions within every group the spec declares
