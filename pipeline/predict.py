@@ -8,6 +8,7 @@ are ignored. Types come from the raw-data schema the Trainer writes beside the S
 import csv
 import gzip
 import io
+import itertools
 import os
 import sys
 from typing import Dict, Iterator, List, Optional, TextIO
@@ -139,14 +140,17 @@ def predict_csv(model: str, input_path: str, out_path: Optional[str] = None,
     from tqdm import tqdm
     predictor = Predictor(model)
     encoder = RowEncoder(predictor.schema, input_path)
+    batches = read_batches(input_path, encoder, batch_size)
+    first = next(batches, None)  # the header and first rows are checked before anything is written
     out = open(out_path, "w", newline="") if out_path else sys.stdout
     rows = 0
     try:
         writer = csv.writer(out)
         writer.writerow(predictor.outputs)
-        with tqdm(unit=" rows", disable=progress is None, file=progress,
-                  mininterval=1.0) as bar:
-            for batch in read_batches(input_path, encoder, batch_size):
+        # delay: no bar at all for a file that fails on its first rows or scores in a moment
+        with tqdm(unit=" rows", disable=progress is None, file=progress, mininterval=1.0,
+                  delay=2.0) as bar:
+            for batch in itertools.chain([first] if first else [], batches):
                 scores = predictor(batch)
                 for i in range(len(batch)):
                     writer.writerow([f"{scores[name][i]:.8g}" for name in predictor.outputs])
