@@ -51,7 +51,7 @@ def compare(args, out=print):
     """Runs the pipeline once per model in `args.models` (same data, root and settings); writes
     and prints the leaderboard; returns the last model's run summary."""
     from ctr_models.models import get_model_fn
-    from pipeline.cli import run_pipeline
+    from pipeline.run import run_pipeline
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
         raise SystemExit("--models: give at least one model name")

@@ -1,0 +1,175 @@
+"""`python -m pipeline run|demo`: resolve the input, build the pipeline from the dataset spec and
+the training settings, run it, and return the run summary (the CLI prints it)."""
+import glob
+import gzip
+import logging
+import math
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+DATA_EXTENSIONS = {"csv": ("*.csv", "*.txt", "*.csv.gz"),
+                   "tfrecord": ("*.tfrecord", "*.tfrecords", "*.tfrecord.gz", "*.gz")}
+
+
+def _csv_header(path, spec=None):
+    """A CSV file's column names: its first line, or for a spec with `columns` (files without a
+    header line) those names when the first line has as many cells."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt") as f:
+        first = f.readline().strip().split(",")
+    if spec is not None and spec.columns is not None:
+        return list(spec.columns) if len(first) == len(spec.columns) else []
+    return first
+
+
+def resolve_input(data, spec):
+    """`--data` (a file or a folder) -> (input_base, file pattern) for ExampleGen.
+
+    In a folder, CSV files whose header lacks a column the spec reads are left out (a folder of
+    mixed samples, like DeepCTR's, then still works); a clear error names what is missing."""
+    data = os.path.abspath(data)
+    if os.path.isfile(data):
+        return os.path.dirname(data), os.path.basename(data)
+    if not os.path.isdir(data):
+        raise SystemExit(f"--data {data}: no such file or folder")
+    problems = []
+    for pattern in DATA_EXTENSIONS[spec.format]:
+        files = sorted(glob.glob(os.path.join(data, pattern)))
+        if not files:
+            continue
+        if spec.format != "csv":
+            return data, pattern
+        missing = {f: [c for c in spec.raw_columns if c not in _csv_header(f, spec)] for f in files}
+        matching = [f for f in files if not missing[f]]
+        if len(matching) == len(files):
+            return data, pattern
+        if len(matching) == 1:
+            return data, os.path.basename(matching[0])
+        if matching:
+            raise SystemExit(f"--data {data}: several {pattern} files match dataset {spec.name} "
+                             f"beside others that do not; pass one file or a folder of matching "
+                             f"files")
+        problems += [f"{os.path.basename(f)} lacks {m[:5]}" for f, m in missing.items()]
+    if problems:
+        raise SystemExit(f"--data {data}: no file has the columns of dataset {spec.name}: "
+                         + "; ".join(problems))
+    raise SystemExit(f"--data {data}: no {spec.format} files ({', '.join(DATA_EXTENSIONS[spec.format])})")
+
+
+def count_examples(input_base, pattern, spec_format, header=True):
+    """Number of examples in the input files (CSV: lines minus headers, when they have one)."""
+    files = sorted(glob.glob(os.path.join(input_base, pattern)))
+    if spec_format == "csv":
+        total = 0
+        for path in files:
+            opener = gzip.open if path.endswith(".gz") else open
+            with opener(path, "rb") as f:
+                total += max(0, sum(1 for _ in f) - int(header))
+        return total
+    import tensorflow as tf
+    compression = "GZIP" if all(p.endswith(".gz") for p in files) else ""
+    return sum(1 for _ in tf.data.TFRecordDataset(files, compression_type=compression))
+
+
+def default_train_steps(examples, spec, epochs, batch_size):
+    """Steps for `epochs` passes over the training split."""
+    weights = dict(spec.split)
+    train_fraction = weights["train"] / sum(weights.values())
+    return max(1, math.ceil(examples * train_fraction * epochs / batch_size))
+
+
+def _add_run_args(parser):
+    parser.add_argument("--dataset", default="criteo",
+                        help="dataset spec: a name under data/specs or a YAML path")
+    parser.add_argument("--model", default="DeepFM", help="registered ctr_models model name")
+    parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="model constructor argument (Python literal or string); repeatable")
+    parser.add_argument("--data", help="CSV/TFRecord file or folder (default: the bundled sample)")
+    parser.add_argument("--root", help="run folder holding pipeline_root/, metadata.sqlite, "
+                                       "serving/ (default: runs/<dataset>)")
+    parser.add_argument("--train-steps", type=int,
+                        help="training steps (default: --epochs passes over the training split)")
+    parser.add_argument("--eval-steps", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--epochs", type=int, default=1,
+                        help="passes over the training split (when --train-steps is not given)")
+    parser.add_argument("--strategy", default="default",
+                        choices=["default", "mirrored", "multi_worker", "one_device"])
+    parser.add_argument("--jit-compile", action="store_true",
+                        help="compile the training step with XLA (measure first: slower on CPU)")
+    parser.add_argument("--beam-mode", default="auto",
+                        choices=["auto", "in_memory", "multi_processing"],
+                        help="DirectRunner mode; auto = multi_processing for inputs over 100 MB "
+                             "(below that, worker start-up costs more than it saves)")
+    parser.add_argument("--no-cache", action="store_true", help="re-run every component")
+    parser.add_argument("--verbose", action="store_true",
+                        help="stream the full log to the terminal (default: one line per "
+                             "component; the log goes to <root>/logs/<run id>.log)")
+
+
+def default_data(spec):
+    """The spec's bundled sample under data/samples."""
+    from data.generators import SAMPLES_DIR
+    if not spec.sample:
+        raise SystemExit(f"Dataset {spec.name} bundles no sample: pass --data")
+    return os.path.join(SAMPLES_DIR, spec.sample)
+
+
+def run_pipeline(args, data=None):
+    from components.dataset_spec import load_spec
+    from components.model_builder import parse_model_args
+    from pipeline.pipeline import RunPaths, TrainingConfig, beam_args, create_pipeline
+    from pipeline.report import read_run
+    from tfx import v1 as tfx
+
+    spec = load_spec(args.dataset)
+    data = data or args.data or default_data(spec)
+    input_base, pattern = resolve_input(data, spec)
+    size = sum(os.path.getsize(p) for p in glob.glob(os.path.join(input_base, pattern)))
+    mode = args.beam_mode
+    if mode == "auto":
+        mode = "multi_processing" if size > 100 * 2**20 else "in_memory"
+    paths = RunPaths(os.path.abspath(args.root or os.path.join("runs", spec.name)))
+    train_steps = args.train_steps or default_train_steps(
+        count_examples(input_base, pattern, spec.format, header=spec.columns is None), spec,
+        args.epochs, args.batch_size)
+    training = TrainingConfig(model=args.model, model_args=parse_model_args(args.model_arg),
+                              train_steps=train_steps, eval_steps=args.eval_steps,
+                              batch_size=args.batch_size, learning_rate=args.learning_rate,
+                              epochs=args.epochs, strategy=args.strategy,
+                              jit_compile=args.jit_compile)
+    # Fail before any component runs if the model or its arguments are wrong.
+    from ctr_models.models import get_model_fn
+    get_model_fn(training.model)
+    pipeline = create_pipeline(spec, input_base, paths, training, input_pattern=pattern,
+                               enable_cache=not args.no_cache, beam_pipeline_args=beam_args(mode))
+    logging.info("Running %s on %s/%s (%.1f MB, beam %s) into %s", pipeline.pipeline_info
+                 .pipeline_name, input_base, pattern, size / 2**20, mode, paths.root)
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+    return read_run(paths.metadata_path, pipeline.pipeline_info.pipeline_name)
+
+
+def demo(args, out=print):
+    from data.generators import write_criteo
+    root = os.path.abspath(args.root or os.path.join("runs", "demo"))
+    data_dir = os.path.join(root, "data")
+    if not glob.glob(os.path.join(data_dir, "*.csv")):
+        write_criteo(data_dir, rows=args.rows, seed=0)
+    args.root = root
+    report = run_pipeline(args, data=data_dir)
+    oracle = os.path.join(data_dir, "oracle.json")
+    out(report.format(worst=3, timings=False))
+    if os.path.exists(oracle):
+        import json
+        with open(oracle) as f:
+            info = json.load(f)
+        out(f"Oracle AUC of the planted click model on all rows: {info.get('oracle_auc'):.4f}")
+    return report
+
+
+def _run(args, out=print):
+    report = run_pipeline(args)
+    out(report.format(worst=3, timings=False))
+    return report
