@@ -109,6 +109,10 @@ def main(argv=None):
     predict_parser.add_argument("--input", required=True, help="CSV file in the dataset's format")
     predict_parser.add_argument("--out", help="output CSV (default: stdout)")
     predict_parser.add_argument("--batch-size", type=int, default=4096)
+    kubeflow_parser = sub.add_parser(
+        "compile-kubeflow", help="compile the pipeline for Kubeflow Pipelines v2 (YAML/JSON spec)")
+    from pipeline.kubeflow import add_compile_args
+    add_compile_args(kubeflow_parser)
     args = parser.parse_args(argv)
     verbose = getattr(args, "verbose", False)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
@@ -138,6 +142,12 @@ def main(argv=None):
                            lambda person: predict_csv(args.model, args.input, args.out,
                                                       batch_size=args.batch_size,
                                                       progress=person))
+    if args.command == "compile-kubeflow":
+        import tempfile
+        from pipeline.kubeflow import compile_from_args
+        return run_quietly(os.path.join(tempfile.gettempdir(), "ctr-pipeline",
+                                        "compile-kubeflow.log"),
+                           lambda person: print(compile_from_args(args)))
     return 0
 
 

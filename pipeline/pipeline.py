@@ -218,7 +218,8 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=paths.serving_dir)))
-    if metadata_connection_config is None:
+    # Paths without a local store (pipeline.kubeflow.ClusterPaths): the orchestrator's own.
+    if metadata_connection_config is None and paths.metadata_path:
         metadata_connection_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(
             paths.metadata_path)
     return tfx.dsl.Pipeline(
@@ -240,3 +241,27 @@ def beam_args(mode: str = "in_memory", workers: int = 2) -> List[str]:
     if mode == "in_memory":
         return ["--direct_running_mode=in_memory"]
     raise ValueError(f"beam mode must be in_memory or multi_processing, got {mode!r}")
+
+
+def _option_name(arg: str) -> str:
+    return arg.split("=", 1)[0]
+
+
+def combine_beam_args(defaults: List[str], user_args: Optional[List[str]]) -> List[str]:
+    """The Beam options every Beam-powered component gets: `defaults` (from `--beam-mode`) with
+    the user's `--beam-arg`s applied on top. A user option replaces every default of the same
+    name (the user's own repeated options, e.g. several `--experiments`, are all kept, in order);
+    a user `--runner` other than the DirectRunner drops the DirectRunner-only `--direct_*`
+    defaults, which mean nothing to another runner."""
+    user_args = list(user_args or [])
+    for arg in user_args:
+        if not arg.startswith("--") or arg == "--":
+            raise ValueError(f"--beam-arg {arg!r}: Beam options look like --name=value "
+                             f"(write --beam-arg=--runner=DataflowRunner)")
+    names = {_option_name(arg) for arg in user_args}
+    runners = [arg.split("=", 1)[1] for arg in user_args
+               if _option_name(arg) == "--runner" and "=" in arg]
+    other_runner = bool(runners) and "direct" not in runners[-1].lower()
+    kept = [arg for arg in defaults if _option_name(arg) not in names
+            and not (other_runner and arg.startswith("--direct_"))]
+    return kept + user_args

@@ -18,8 +18,9 @@ from typing import Optional, TextIO
 
 # Progress records from inside components (the Trainer's Keras callback) use this logger.
 PROGRESS_LOGGER = "ctr_pipeline.progress"
-_RUNNING = re.compile(r"Component (\S+) is running\.")
-_FINISHED = re.compile(r"Component (\S+) is finished\.")
+# LocalDagRunner logs "Component X is running.", BeamDagRunner "node X is running.".
+_RUNNING = re.compile(r"(?:Component|node) (\S+) is running\.")
+_FINISHED = re.compile(r"(?:Component|node) (\S+) is finished\.")
 _CACHED = re.compile(r"A cached execution \d+ is used\.")
 # A start line is printed only for components still running after this long: cached and
 # instantaneous components get their end line alone.

@@ -103,10 +103,45 @@ def _add_run_args(parser):
                         choices=["auto", "in_memory", "multi_processing"],
                         help="DirectRunner mode; auto = multi_processing for inputs over 100 MB "
                              "(below that, worker start-up costs more than it saves)")
+    parser.add_argument("--beam-arg", action="append", default=[], type=_beam_option,
+                        metavar="--NAME=VALUE",
+                        help="Beam pipeline option for every Beam-powered component (ExampleGen, "
+                             "StatisticsGen, Transform, Evaluator, HistoryBuilder), written "
+                             "--beam-arg=--runner=DataflowRunner; repeatable. It replaces the "
+                             "--beam-mode option of the same name; a --runner other than the "
+                             "DirectRunner drops the --direct_* options")
+    parser.add_argument("--orchestrator", default="local", choices=["local", "beam"],
+                        help="TFX runner that walks the DAG: local = LocalDagRunner, beam = "
+                             "BeamDagRunner (each component a step of a Beam pipeline); same "
+                             "MLMD store, caching and summary")
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     parser.add_argument("--verbose", action="store_true",
                         help="stream the full log to the terminal (default: one line per "
                              "component; the log goes to <root>/logs/<run id>.log)")
+
+
+def _beam_option(value):
+    """argparse type of --beam-arg: one Beam option, --name or --name=value."""
+    import argparse
+    if not value.startswith("--") or len(value) < 3:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a Beam option: write --beam-arg=--name=value")
+    return value
+
+
+def dag_runner(orchestrator):
+    """The TFX runner for `--orchestrator`: both compile the same pipeline to TFX's IR and launch
+    every component with TFX's launcher against the pipeline's MLMD store (same caching)."""
+    if orchestrator == "local":
+        from tfx import v1 as tfx
+        return tfx.orchestration.LocalDagRunner()
+    if orchestrator == "beam":
+        # Not in tfx.v1: the IR-based runner lives in tfx.orchestration.beam. Its own Beam
+        # pipeline (one step per component) runs here on the DirectRunner; the components' Beam
+        # jobs use the pipeline's beam_pipeline_args.
+        from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+        return BeamDagRunner()
+    raise ValueError(f"orchestrator must be local or beam, got {orchestrator!r}")
 
 
 def default_data(spec):
@@ -120,9 +155,9 @@ def default_data(spec):
 def run_pipeline(args, data=None):
     from components.dataset_spec import load_spec
     from components.model_builder import parse_model_args
-    from pipeline.pipeline import RunPaths, TrainingConfig, beam_args, create_pipeline
+    from pipeline.pipeline import (RunPaths, TrainingConfig, beam_args, combine_beam_args,
+                                   create_pipeline)
     from pipeline.report import read_run
-    from tfx import v1 as tfx
 
     spec = load_spec(args.dataset)
     data = data or args.data or default_data(spec)
@@ -144,10 +179,12 @@ def run_pipeline(args, data=None):
     from ctr_models.models import get_model_fn
     get_model_fn(training.model)
     pipeline = create_pipeline(spec, input_base, paths, training, input_pattern=pattern,
-                               enable_cache=not args.no_cache, beam_pipeline_args=beam_args(mode))
+                               enable_cache=not args.no_cache,
+                               beam_pipeline_args=combine_beam_args(beam_args(mode),
+                                                                    args.beam_arg))
     logging.info("Running %s on %s/%s (%.1f MB, beam %s) into %s", pipeline.pipeline_info
                  .pipeline_name, input_base, pattern, size / 2**20, mode, paths.root)
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    dag_runner(args.orchestrator).run(pipeline)
     return read_run(paths.metadata_path, pipeline.pipeline_info.pipeline_name)
 
 
