@@ -36,7 +36,7 @@ demo: venv
 	$(PY) -m pipeline demo
 
 test: venv
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests --durations=25
 
 test-fast: venv
 	$(PY) -m pytest -q tests -m "not pipeline"

@@ -20,6 +20,7 @@ Example (data/specs/criteo.yaml)::
     dense_defaults: {fill_value: 0.0, log: true}
     dense: [I1, I2, ...]             # names, or mappings overriding the defaults
     sparse_defaults: {encoding: vocabulary, frequency_threshold: 2, embedding_dim: 4}
+    # also: embedding_init_std (stddev of the embedding init; default DeepCTR's 1e-4)
     sparse: [C1, {name: C2, encoding: hash, hash_buckets: 10000}, ...]
     multi_value:
       - {name: genres, separator: "|", max_length: 3, combiner: mean}
@@ -99,6 +100,9 @@ class CategoricalSpec:
     embedding_dim: int = 4
     group: str = DEFAULT_GROUP_NAME
     vocab_group: str = "ids"
+    # Stddev of the embedding rows' random-normal init; None = DeepCTR's 1e-4. Sequence models
+    # whose attention/LayerNorm sees embeddings next to O(1) position encodings need O(0.1-1).
+    embedding_init_std: Optional[float] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -412,6 +416,7 @@ def _behaviour_features(raw, sparse, multi, source):
         out.append(MultiValueSpec(name=name, encoding="vocabulary",
                                   frequency_threshold=owner.frequency_threshold,
                                   top_k=owner.top_k, embedding_dim=owner.embedding_dim,
+                                  embedding_init_std=owner.embedding_init_std,
                                   group=owner.group, vocab_group=owner.vocab_group,
                                   separator=b.separator, max_length=length, combiner="mean",
                                   vocab_of=owner_name, keep="last"))
@@ -504,6 +509,10 @@ def _validate(spec):
             raise _err(src, section, "frequency_threshold must be >= 1")
         if not isinstance(f.embedding_dim, int) or f.embedding_dim < 1:
             raise _err(src, section, f"embedding_dim must be a positive int, got {f.embedding_dim!r}")
+        if f.embedding_init_std is not None and not (
+                isinstance(f.embedding_init_std, (int, float)) and f.embedding_init_std > 0):
+            raise _err(src, section, f"embedding_init_std must be a positive number, got "
+                                     f"{f.embedding_init_std!r}")
         if isinstance(f, MultiValueSpec):
             if f.combiner not in COMBINERS:
                 raise _err(src, section, f"combiner must be one of {COMBINERS}, got {f.combiner!r}")
@@ -522,11 +531,11 @@ def _validate(spec):
                     raise _err(src, section, f"embedding_dim {f.embedding_dim} differs from "
                                              f"{f.vocab_of!r}'s {owner.embedding_dim}")
     for group, members in spec.vocab_groups().items():
-        settings = {(f.frequency_threshold, f.top_k) for f in members}
+        settings = {(f.frequency_threshold, f.top_k, f.embedding_init_std) for f in members}
         if len(settings) > 1:
             raise _err(src, f"vocab_group {group!r}", "features sharing a vocabulary must agree on "
-                       f"frequency_threshold and top_k ({[f.name for f in members]}); give the "
-                       "others their own vocab_group")
+                       f"frequency_threshold, top_k and embedding_init_std "
+                       f"({[f.name for f in members]}); give the others their own vocab_group")
     feature_names = set(names) | {label.column for label in spec.labels}
     for s in spec.evaluation.slices:
         if s not in feature_names:

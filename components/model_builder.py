@@ -6,6 +6,9 @@ over one id space, as laid out in components/dataset_spec.py.
 """
 import ast
 import inspect
+import zlib
+
+from tf_keras.initializers import RandomNormal
 
 from ctr_models.feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
 from ctr_models.models import SPARSE_ONLY_DNN, get_model_fn
@@ -31,13 +34,23 @@ def _table(spec, feature, sizes):
     return name, sizes[owner.vocab_group]
 
 
+def _initializer(feature, embedding_name):
+    """The spec's `embedding_init_std` as a random-normal initializer seeded by the table name
+    (reproducible; features reading one table agree); None = the library default."""
+    if feature.embedding_init_std is None:
+        return None
+    seed = zlib.crc32(embedding_name.encode()) % 2**31
+    return RandomNormal(mean=0.0, stddev=float(feature.embedding_init_std), seed=seed)
+
+
 def feature_columns(spec, sizes):
     """(linear_feature_columns, dnn_feature_columns) for the transformed features."""
     columns = []
     for f in spec.categorical():
         embedding_name, size = _table(spec, f, sizes)
         sparse = SparseFeat(f.name, size, embedding_dim=f.embedding_dim,
-                            embedding_name=embedding_name, group_name=f.group, dtype="int64")
+                            embedding_name=embedding_name, group_name=f.group, dtype="int64",
+                            embeddings_initializer=_initializer(f, embedding_name))
         columns.append(VarLenSparseFeat(sparse, f.max_length, f.combiner)
                        if isinstance(f, MultiValueSpec) else sparse)
     columns += [DenseFeat(f.name, 1) for f in spec.dense]

@@ -99,3 +99,31 @@ def test_every_model_builds_from_the_spec_and_trains_a_step(name):
     model.fit({i.name: x[i.name] for i in model.inputs}, y, batch_size=32, epochs=1, verbose=0)
     pred = model.predict({i.name: x[i.name] for i in model.inputs}, verbose=0)
     assert pred.shape == (64, 1) and np.all((pred >= 0) & (pred <= 1))
+
+
+def test_embedding_init_std_sets_the_table_initializer():
+    raw = {"name": "tiny_init", "labels": [{"name": "label", "column": "clicked"}],
+           "sparse": ["C1", "C2"], "multi_value": [{"name": "hist_C1", "vocab_of": "C1"}]}
+    spec = DatasetSpec.from_dict(
+        {**raw, "sparse_defaults": {"embedding_init_std": 0.5, "embedding_dim": 8}})
+    linear, dnn = feature_columns(spec, {"ids": 4000})
+    model = build_model("DeepFM", spec, linear, dnn)
+    tables = [w for w in model.weights if len(w.shape) == 2 and w.shape[0] == 4000
+              and w.shape[1] == 8]
+    assert len(tables) == 1  # one table for the vocab group, DNN side
+    assert np.std(tables[0].numpy()) == pytest.approx(0.5, rel=0.05)
+    default_spec = DatasetSpec.from_dict(raw)
+    assert all(fc.embeddings_initializer is None
+               for fc in feature_columns(default_spec, {"ids": 4000})[1]
+               if isinstance(fc, (SparseFeat, VarLenSparseFeat)))
+
+
+@pytest.mark.parametrize("sparse, message", [
+    ([{"name": "C1", "embedding_init_std": -1}], "embedding_init_std must be a positive"),
+    ([{"name": "C1", "embedding_init_std": 0.1}, "C2"], "agree on frequency_threshold, top_k "
+                                                        "and embedding_init_std"),
+])
+def test_bad_embedding_init_std_is_named(sparse, message):
+    with pytest.raises(ValueError, match=message):
+        DatasetSpec.from_dict({"name": "bad", "labels": [{"name": "label", "column": "y"}],
+                               "sparse": sparse})
