@@ -240,6 +240,9 @@ def beam_args(mode: str = "in_memory", workers: int = 2) -> List[str]:
         return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
     if mode == "in_memory":
         return ["--direct_running_mode=in_memory"]
+    if mode == "portable":  # its options name the running services' ports
+        raise ValueError("beam mode portable: use pipeline.beam_services.portable_beam_services"
+                         "(...).pipeline_args()")
     raise ValueError(f"beam mode must be in_memory or multi_processing, got {mode!r}")
 
 

@@ -100,9 +100,11 @@ def _add_run_args(parser):
     parser.add_argument("--jit-compile", action="store_true",
                         help="compile the training step with XLA (measure first: slower on CPU)")
     parser.add_argument("--beam-mode", default="auto",
-                        choices=["auto", "in_memory", "multi_processing"],
+                        choices=["auto", "in_memory", "multi_processing", "portable"],
                         help="DirectRunner mode; auto = multi_processing for inputs over 100 MB "
-                             "(below that, worker start-up costs more than it saves)")
+                             "(below that, worker start-up costs more than it saves); portable = "
+                             "PortableRunner against a Beam job service and SDK worker pool that "
+                             "the run starts on loopback (logs in <root>/logs/beam_services)")
     parser.add_argument("--beam-arg", action="append", default=[], type=_beam_option,
                         metavar="--NAME=VALUE",
                         help="Beam pipeline option for every Beam-powered component (ExampleGen, "
@@ -178,14 +180,25 @@ def run_pipeline(args, data=None):
     # Fail before any component runs if the model or its arguments are wrong.
     from ctr_models.models import get_model_fn
     get_model_fn(training.model)
-    pipeline = create_pipeline(spec, input_base, paths, training, input_pattern=pattern,
-                               enable_cache=not args.no_cache,
-                               beam_pipeline_args=combine_beam_args(beam_args(mode),
-                                                                    args.beam_arg))
-    logging.info("Running %s on %s/%s (%.1f MB, beam %s) into %s", pipeline.pipeline_info
-                 .pipeline_name, input_base, pattern, size / 2**20, mode, paths.root)
-    dag_runner(args.orchestrator).run(pipeline)
+    with _beam_services(mode, paths) as services:
+        pipeline_args = services.pipeline_args() if services else beam_args(mode)
+        pipeline = create_pipeline(spec, input_base, paths, training, input_pattern=pattern,
+                                   enable_cache=not args.no_cache,
+                                   beam_pipeline_args=combine_beam_args(pipeline_args,
+                                                                        args.beam_arg))
+        logging.info("Running %s on %s/%s (%.1f MB, beam %s) into %s", pipeline.pipeline_info
+                     .pipeline_name, input_base, pattern, size / 2**20, mode, paths.root)
+        dag_runner(args.orchestrator).run(pipeline)
     return read_run(paths.metadata_path, pipeline.pipeline_info.pipeline_name)
+
+
+def _beam_services(mode, paths):
+    """For `portable`: the job service and worker pool, running for the block; else nothing."""
+    if mode != "portable":
+        import contextlib
+        return contextlib.nullcontext()
+    from pipeline.beam_services import portable_beam_services
+    return portable_beam_services(os.path.join(paths.root, "logs", "beam_services"))
 
 
 def demo(args, out=print):
