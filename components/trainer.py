@@ -2,12 +2,29 @@
 tf.distribute strategy and exports a SavedModel that scores raw tf.Examples.
 
 custom_config keys: spec (dict), model (name), model_args (dict), strategy
-('default' | 'mirrored' | 'multi_worker' | 'one_device'), batch_size, learning_rate, epochs,
-jit_compile (XLA; off by default: measured far slower for these models on CPU).
+('default' | 'mirrored' | 'multi_worker' | 'parameter_server' | 'one_device'), batch_size,
+learning_rate, epochs, jit_compile (XLA; off by default: measured far slower for these models on
+CPU).
+
+Batch and steps: `batch_size` is the GLOBAL batch, whatever the strategy: each training step
+consumes `batch_size` examples in all, split evenly between the `num_replicas_in_sync` replicas
+(per-replica batch = batch_size / replicas). The Trainer's `train_steps` therefore means the same
+number of examples (and the same number of epochs) with one replica or many; more replicas make
+each step cheaper, not longer. Training steps are `train_steps // epochs` per epoch.
+
+Several workers (`multi_worker`: MultiWorkerMirroredStrategy, one process per worker, each with
+TF_CONFIG set before run_fn runs): every worker trains and must call `save` (the strategy's
+collectives need all of them), but only the chief (task `chief`, or `worker` 0 when the cluster
+has no chief) writes into the Trainer's outputs: the SavedModel and training_summary.json.
+Other workers save into a temporary folder of their own that is deleted at once. The transformed
+TFRecord files are auto-sharded by FILE when a split has at least as many files as workers,
+otherwise by DATA (every worker reads everything and keeps its share); the summary records which.
 """
 import json
 import logging
 import os
+import shutil
+import tempfile
 import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -31,13 +48,18 @@ progress_log = logging.getLogger("ctr_pipeline.progress")
 
 
 class TrainingProgress(keras.callbacks.Callback):
-    """Logs step, loss and AUC `updates` times per run, and the end of each epoch."""
+    """Logs step, loss and AUC `updates` times per run, and the end of each epoch
+    (`step_lines=False`: epochs only; ParameterServerStrategy refuses batch-level callbacks)."""
 
-    def __init__(self, steps_per_epoch, epochs, updates=4):
+    def __init__(self, steps_per_epoch, epochs, updates=4, step_lines=True):
         super().__init__()
         self.steps_per_epoch, self.epochs = steps_per_epoch, epochs
         self.every = max(1, -(-steps_per_epoch * epochs // updates))  # ceil: at most `updates`
         self.epoch = 0
+        self.step_lines = step_lines
+
+    def _implements_train_batch_hooks(self):
+        return self.step_lines
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -68,11 +90,19 @@ def make_strategy(name):
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
+    if name == "multi_worker":  # the cluster comes from TF_CONFIG (none: one local worker)
         return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "parameter_server":  # this process is the coordinator; see parameter_server_task
+        resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+        cluster = resolver.cluster_spec().as_dict()
+        if not cluster.get("ps") or not cluster.get("worker"):
+            raise ValueError(f"strategy 'parameter_server' needs TF_CONFIG with 'ps' and 'worker' "
+                             f"tasks (and this process as 'chief'); got cluster {cluster}")
+        return tf.distribute.ParameterServerStrategy(resolver)
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy("/cpu:0")
-    raise ValueError(f"Unknown strategy {name!r}: use default, mirrored, multi_worker or one_device")
+    raise ValueError(f"Unknown strategy {name!r}: use default, mirrored, multi_worker, "
+                     f"parameter_server or one_device")
 
 
 def _is_chief(strategy):
@@ -84,12 +114,39 @@ def _is_chief(strategy):
         and "chief" not in resolver.cluster_spec().as_dict())
 
 
+def num_workers(strategy):
+    """Processes that read input for `strategy`: 1 unless a cluster is configured; its workers
+    (and a chief, except under ParameterServerStrategy, where the chief only coordinates)."""
+    if isinstance(strategy, tf.distribute.ParameterServerStrategy):
+        return len(strategy._cluster_resolver.cluster_spec().as_dict()["worker"])
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 1
+    cluster = resolver.cluster_spec().as_dict()
+    return max(1, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
+
+
+def auto_shard_policy(file_patterns, workers):
+    """FILE when the files matching `file_patterns` are at least as many as `workers` (each worker
+    reads only its files), else DATA (each worker reads every file and keeps every n-th batch)."""
+    files = sum(len(tf.io.gfile.glob(p)) for p in file_patterns)
+    if files >= workers:
+        return tf.data.experimental.AutoShardPolicy.FILE
+    return tf.data.experimental.AutoShardPolicy.DATA
+
+
 def make_dataset(file_pattern, data_accessor, tft_output, spec, batch_size, input_names,
-                 shuffle=True):
-    """Batches of (features, label) from transformed examples; several labels -> a dict."""
+                 shuffle=True, shard_policy=None):
+    """Batches of (features, label) from transformed examples; several labels -> a dict.
+    `batch_size` is the global batch (a distribution strategy splits it between replicas);
+    `shard_policy` (an AutoShardPolicy) says how several workers divide the input."""
     dataset = data_accessor.tf_dataset_factory(
         file_pattern, tfxio.TensorFlowDatasetOptions(batch_size=batch_size, shuffle=shuffle),
         tft_output.transformed_metadata.schema)
+    if shard_policy is not None:
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = shard_policy
+        dataset = dataset.with_options(options)
     labels = spec.label_names
 
     def split(features):
@@ -190,7 +247,7 @@ def run_fn(fn_args):
     spec = spec_from_config(config["spec"])
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     strategy = make_strategy(config.get("strategy", "default"))
-    batch_size = int(config.get("batch_size", 1024)) * strategy.num_replicas_in_sync
+    batch_size = int(config.get("batch_size", 1024))  # global: replicas split it (see top)
     epochs = max(1, int(config.get("epochs", 1)))
 
     with strategy.scope():
@@ -199,34 +256,58 @@ def run_fn(fn_args):
         compile_model(model, spec, float(config.get("learning_rate", 1e-3)),
                       bool(config.get("jit_compile", False)))
     input_names = [i.name for i in model.inputs]
+    workers = num_workers(strategy)
+    policies = {}
+    if workers > 1 and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        policies = {split: auto_shard_policy(files, workers) for split, files in
+                    (("train", fn_args.train_files), ("eval", fn_args.eval_files))}
+        logging.info("%d workers: input auto-shard policy %s", workers,
+                     {split: policy.name for split, policy in policies.items()})
+        # tf_keras' default ("auto" = sum over replicas) adds up the workers' per-batch metrics
+        # (AUC above 1 in the progress lines); epoch values are global metrics either way.
+        model.distribute_reduction_method = "first"
     train = make_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, spec, batch_size,
-                         input_names)
+                         input_names, shard_policy=policies.get("train"))
     evaluation = make_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, spec,
-                              batch_size, input_names, shuffle=False)
+                              batch_size, input_names, shuffle=False,
+                              shard_policy=policies.get("eval"))
     steps_per_epoch = max(1, fn_args.train_steps // epochs)
     start = time.time()
     history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         validation_data=evaluation, validation_steps=fn_args.eval_steps,
-                        verbose=2, callbacks=[TrainingProgress(steps_per_epoch, epochs)])
+                        verbose=2, callbacks=[TrainingProgress(
+                            steps_per_epoch, epochs, step_lines=not isinstance(
+                                strategy, tf.distribute.ParameterServerStrategy))])
     seconds = time.time() - start
     summary = {"model": config["model"], "model_args": config.get("model_args", {}),
                "strategy": config.get("strategy", "default"), "replicas":
-               strategy.num_replicas_in_sync, "train_steps": steps_per_epoch * epochs,
-               "batch_size": batch_size, "train_seconds": round(seconds, 2),
+               strategy.num_replicas_in_sync, "workers": workers,
+               "auto_shard_policy": {split: p.name for split, p in policies.items()} or None,
+               "train_steps": steps_per_epoch * epochs, "epochs": epochs,
+               "batch_size": batch_size,  # global; per replica: batch_size / replicas
+               "train_seconds": round(seconds, 2),
                "examples_per_second": round(steps_per_epoch * epochs * batch_size / seconds, 1),
                "parameters": int(model.count_params()),
                "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
                "tasks": task_summary(history.history, spec)}
     logging.info("Training summary: %s", summary)
 
-    export_dir = fn_args.serving_model_dir
-    if not _is_chief(strategy):  # every worker must save, only the chief's copy is kept
-        export_dir = os.path.join(fn_args.model_run_dir, f"worker_tmp_{time.time_ns()}")
     progress_log.info("exporting the SavedModel")
-    model.save(export_dir, save_format="tf", signatures=make_signatures(model, tft_output, spec))
+    signatures = make_signatures(model, tft_output, spec)
+    if not _is_chief(strategy):
+        # MultiWorkerMirroredStrategy's save runs collectives: every worker must call it. Only
+        # the chief's copy is kept; the others go to a private local folder, removed at once.
+        scratch = tempfile.mkdtemp(prefix="ctr-worker-savedmodel-")
+        try:
+            model.save(scratch, save_format="tf", signatures=signatures)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return
+    export_dir = fn_args.serving_model_dir
+    model.save(export_dir, save_format="tf", signatures=signatures)
     tf.io.gfile.makedirs(os.path.join(export_dir, "assets.extra"))
     with tf.io.gfile.GFile(os.path.join(export_dir, RAW_SCHEMA_FILE), "w") as f:
         f.write(str(tft_output.raw_metadata.schema))
-    os.makedirs(fn_args.model_run_dir, exist_ok=True)
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training_summary.json"), "w") as f:
         json.dump(summary, f, indent=2)

@@ -109,6 +109,11 @@ def main(argv=None):
     predict_parser.add_argument("--input", required=True, help="CSV file in the dataset's format")
     predict_parser.add_argument("--out", help="output CSV (default: stdout)")
     predict_parser.add_argument("--batch-size", type=int, default=4096)
+    train_local_parser = sub.add_parser(
+        "train-local", help="train on a run root's latest Transform output with N local worker "
+                            "processes (MultiWorkerMirroredStrategy over loopback)")
+    from pipeline.train_local import add_args as add_train_local_args
+    add_train_local_args(train_local_parser)
     kubeflow_parser = sub.add_parser(
         "compile-kubeflow", help="compile the pipeline for Kubeflow Pipelines v2 (YAML/JSON spec)")
     from pipeline.kubeflow import add_compile_args
@@ -142,6 +147,10 @@ def main(argv=None):
                            lambda person: predict_csv(args.model, args.input, args.out,
                                                       batch_size=args.batch_size,
                                                       progress=person))
+    if args.command == "train-local":
+        from pipeline.train_local import main_from_args
+        return run_quietly(os.path.join(args.root, "logs", "train-local.log"),
+                           lambda person: main_from_args(args))
     if args.command == "compile-kubeflow":
         import tempfile
         from pipeline.kubeflow import compile_from_args
