@@ -267,8 +267,10 @@ def train_local(root: str, workers: int = 2, strategy: Optional[str] = None,
     if failed:  # the first that failed by itself, not one stopped because of it
         task, code, log = sorted(failed, key=lambda r: r[1] < 0)[0]
         name = "the worker" if task is None else f"{task['task']['type']} {task['task']['index']}"
-        raise RuntimeError(f"{name} exited with status {code}: see {log}\n"
-                           f"{_tail(log)}")
+        how = (f"exited with status {code}" if code > 0 else
+               f"was stopped by signal {-code} (not done after --timeout {timeout:.0f} s, or "
+               f"killed)")
+        raise RuntimeError(f"{name} {how}: see {log}\n{_tail(log)}")
     with open(os.path.join(config["model_run_dir"], SUMMARY_FILE)) as f:
         summary = json.load(f)
     return {"summary": summary, "out_dir": out_dir, "results": results,
