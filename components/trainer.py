@@ -38,6 +38,7 @@ from ctr_models.tracing import skip_keras_autograph  # noqa: E402
 
 from components.dataset_spec import spec_from_config  # noqa: E402
 from components.model_builder import build_model, feature_columns, vocabulary_sizes  # noqa: E402
+from components import warm_start  # noqa: E402
 
 SERVING_OUTPUT = "prediction"
 # The raw-data schema beside the SavedModel: lets `python -m pipeline predict` turn CSV rows into
@@ -255,6 +256,7 @@ def run_fn(fn_args):
         model = build_model(config["model"], spec, linear, dnn, config.get("model_args"))
         compile_model(model, spec, float(config.get("learning_rate", 1e-3)),
                       bool(config.get("jit_compile", False)))
+    warm_start_summary = warm_start.apply(model, spec, tft_output, config)
     input_names = [i.name for i in model.inputs]
     workers = num_workers(strategy)
     policies = {}
@@ -290,6 +292,8 @@ def run_fn(fn_args):
                "parameters": int(model.count_params()),
                "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
                "tasks": task_summary(history.history, spec)}
+    if warm_start_summary is not None:
+        summary["warm_start"] = warm_start_summary
     logging.info("Training summary: %s", summary)
 
     progress_log.info("exporting the SavedModel")

@@ -64,6 +64,7 @@ MOVIELENS_GENRES = ["Action", "Adventure", "Animation", "Children's", "Comedy", 
 # Stream tags: every random stream is keyed by (tag, seed[, span]) so streams never overlap.
 _TAG_MODEL, _TAG_CAL, _TAG_ROWS, _TAG_DRIFT = 0x4D0D, 0xCA1, 0x5EED, 0xD81F
 _TAG_ML_MODEL, _TAG_ML_ROWS = 0x3141, 0x2718
+_TAG_SHUFFLE = 0x5A1F
 
 # ----------------------------------------------------------------------------------------------
 # Criteo
@@ -277,7 +278,7 @@ def _oracle_scores(label: np.ndarray, p: np.ndarray) -> Dict[str, float]:
 def generate_criteo(rows: int, seed: int = 0, *, span: Optional[int] = None,
                     drift: float = 0.0, model_seed: Optional[int] = None,
                     target_ctr: float = _TARGET_CTR, logit_std: float = _LOGIT_STD,
-                    return_probability: bool = False):
+                    return_probability: bool = False, shuffle_labels: bool = False):
     """Generate ``rows`` Criteo-style rows; returns ``(df, info)``.
 
     ``seed`` picks the rows and (unless ``model_seed`` is given) the planted model.  With
@@ -287,6 +288,9 @@ def generate_criteo(rows: int, seed: int = 0, *, span: Optional[int] = None,
     uses log-frequencies ``log p + drift * k * d`` (``span=None`` counts as 0), so later spans
     drift further.  With ``return_probability`` the true click probability is added as
     column ``p`` (not part of the Criteo layout; ``write_criteo`` never writes it).
+    ``shuffle_labels`` permutes the labels across rows (same CTR, no signal left: a broken
+    span that a retraining gate must reject); the oracle scores then describe the shuffled
+    labels.
     """
     if rows < 0:
         raise ValueError("rows must be >= 0")
@@ -302,6 +306,8 @@ def generate_criteo(rows: int, seed: int = 0, *, span: Optional[int] = None,
     dense, missing, cats = _sample_criteo_features(rng, probs, rows)
     p = _sigmoid(_model_logit(model, dense, missing, cats))
     label = (rng.random(rows) < p).astype(np.int64)
+    if shuffle_labels:
+        label = _rng(_TAG_SHUFFLE, seed, span or 0).permutation(label)
 
     data = {"label": label}
     for j, name in enumerate(CRITEO_DENSE):
@@ -312,7 +318,8 @@ def generate_criteo(rows: int, seed: int = 0, *, span: Optional[int] = None,
     if return_probability:
         df["p"] = p
     info = {"dataset": "criteo", "rows": int(rows), "seed": int(seed),
-            "model_seed": int(model_seed), "span": span, "drift": float(drift)}
+            "model_seed": int(model_seed), "span": span, "drift": float(drift),
+            "shuffled_labels": bool(shuffle_labels)}
     info.update(_oracle_scores(label, p) if rows else {})
     logger.info("generated %d criteo rows (seed %d, span %s) in %.2fs: oracle AUC %.4f, CTR %.4f",
                 rows, seed, span, time.perf_counter() - t0, info.get("oracle_auc", float("nan")),

@@ -101,6 +101,11 @@ def main(argv=None):
     report_parser.add_argument("--root", required=True, help="run root")
     report_parser.add_argument("--run", help="run id (default: the latest)")
     report_parser.add_argument("--out", help="HTML file (default: <root>/reports/<run id>.html)")
+    retrain_parser = sub.add_parser(
+        "retrain", help="retrain on the newest span(s); bless and push only a model that is not "
+                        "worse than the latest blessed one")
+    from pipeline.retrain import add_retrain_args
+    add_retrain_args(retrain_parser)
     runs_parser = sub.add_parser("runs", help="the run history of a run root, newest first")
     runs_parser.add_argument("--root", required=True, help="run root")
     predict_parser = sub.add_parser("predict", help="score raw CSV rows with a pushed model")
@@ -126,7 +131,10 @@ def main(argv=None):
         from absl import logging as absl_logging
         absl_logging.set_verbosity(absl_logging.ERROR)
     if args.command == "run":
-        return run_with_progress(args, _run)
+        return locked(args, lambda: run_with_progress(args, _run))
+    if args.command == "retrain":
+        from pipeline.retrain import retrain_cli
+        return locked(args, lambda: run_with_progress(args, retrain_cli))
     if args.command == "demo":
         return run_with_progress(args, demo)
     if args.command == "compare":
@@ -158,6 +166,18 @@ def main(argv=None):
                                         "compile-kubeflow.log"),
                            lambda person: print(compile_from_args(args)))
     return 0
+
+
+def locked(args, command):
+    """`command()` holding the run root's lock (pipeline/lock.py); when another run holds it,
+    one line naming the holder and exit status 3, nothing else done."""
+    from pipeline.lock import RootLocked, root_lock
+    try:
+        with root_lock(_default_root(args)):
+            return command()
+    except RootLocked as error:
+        print(f"Error: {error.code}", file=sys.stderr)
+        return 3
 
 
 def run_quietly(log_path, command):

@@ -49,13 +49,18 @@ class TrainingConfig:
     epochs: int = 1
     strategy: str = "default"
     jit_compile: bool = False
+    # the previous model to initialise from (components/warm_start.py), or None: a fresh model
+    warm_start: Optional[Dict] = None
 
     def custom_config(self, spec):
-        return {"spec": spec.to_dict(), "model": self.model, "model_args": self.model_args,
-                "batch_size": self.batch_size, "learning_rate": self.learning_rate,
-                "epochs": self.epochs, "strategy": self.strategy,
-                "jit_compile": self.jit_compile,
-                "code_version": code_version()}
+        config = {"spec": spec.to_dict(), "model": self.model, "model_args": self.model_args,
+                  "batch_size": self.batch_size, "learning_rate": self.learning_rate,
+                  "epochs": self.epochs, "strategy": self.strategy,
+                  "jit_compile": self.jit_compile,
+                  "code_version": code_version()}
+        if self.warm_start:
+            config["warm_start"] = self.warm_start
+        return config
 
 
 # Source files whose code runs inside each component (the cache key must change with them,
@@ -153,24 +158,31 @@ def eval_config(spec: DatasetSpec) -> tfma.EvalConfig:
                            slicing_specs=slicing, options=options)
 
 
-def _example_gen(spec: DatasetSpec, data_root: str, input_pattern: str):
+def _example_gen(spec: DatasetSpec, data_root: str, input_pattern: str, span=None):
+    """ExampleGen for the files under `data_root` matching `input_pattern`; with `span`, the
+    pattern holds a TFX span spec ({SPAN} or {YYYY}-{MM}-{DD}) and exactly that span is read
+    (its Examples artifact records the span number)."""
     input_config = tfx.proto.Input(splits=[
         tfx.proto.Input.Split(name="single_split", pattern=input_pattern)])
+    ranges = {}
+    if span is not None:
+        from pipeline.spans import range_config
+        ranges = {"range_config": range_config(span)}
     output = tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
         tfx.proto.SplitConfig.Split(name=name, hash_buckets=buckets)
         for name, buckets in spec.split]))
     if spec.format == "tfrecord":
         return tfx.components.ImportExampleGen(input_base=data_root, input_config=input_config,
-                                               output_config=output)
+                                               output_config=output, **ranges)
     if spec.columns is not None:  # no header line: column names from the spec
         from tfx.components.example_gen.component import FileBasedExampleGen
         from components import headerless_csv
         return FileBasedExampleGen(
             input_base=data_root, input_config=input_config, output_config=output,
             custom_config=headerless_csv.custom_config(list(spec.columns)),
-            custom_executor_spec=headerless_csv.EXECUTOR_SPEC).with_id("CsvExampleGen")
+            custom_executor_spec=headerless_csv.EXECUTOR_SPEC, **ranges).with_id("CsvExampleGen")
     return tfx.components.CsvExampleGen(input_base=data_root, input_config=input_config,
-                                        output_config=output)
+                                        output_config=output, **ranges)
 
 
 def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
@@ -178,9 +190,26 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
                     enable_cache: bool = True,
                     beam_pipeline_args: Optional[List[str]] = None,
                     pipeline_name: Optional[str] = None,
-                    metadata_connection_config=None) -> tfx.dsl.Pipeline:
-    """The whole pipeline for `spec` reading `data_root`, writing under `paths`."""
-    example_gen = _example_gen(spec, data_root, input_pattern)
+                    metadata_connection_config=None,
+                    spans: Optional[List[int]] = None) -> tfx.dsl.Pipeline:
+    """The whole pipeline for `spec` reading `data_root`, writing under `paths`.
+
+    `spans` (with a span spec in `input_pattern`, see pipeline/spans.py): the spans to train on,
+    oldest first. One span: one ExampleGen reading it. Several (a rolling window): one ExampleGen
+    per span, with the span in its id so that a span already ingested by an earlier run is a
+    cache hit; Transform and Trainer read the union of their outputs, while statistics,
+    validation and evaluation look at the newest span only."""
+    window_gens = []
+    if spans and len(spans) > 1:
+        if spec.behaviour is not None:
+            raise ValueError(f"dataset {spec.name}: a window of several spans is not supported "
+                             f"for behaviour logs (histories are built per ExampleGen output)")
+        window_gens = [_example_gen(spec, data_root, input_pattern, span=s) for s in spans]
+        window_gens = [g.with_id(f"{g.id}_span{s}") for g, s in zip(window_gens, spans)]
+        example_gen = window_gens[-1]
+    else:
+        example_gen = _example_gen(spec, data_root, input_pattern,
+                                   span=spans[-1] if spans else None)
     examples = example_gen.outputs["examples"]
     history = None
     if spec.behaviour is not None:  # event log -> rows with behaviour sequences
@@ -195,8 +224,13 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
     schema = curate_schema.outputs["curated_schema"]
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema)
+    if window_gens:
+        from tfx.types import channel_utils
+        train_examples = channel_utils.union([g.outputs["examples"] for g in window_gens])
+    else:
+        train_examples = examples
     transform = tfx.components.Transform(
-        examples=examples, schema=schema,
+        examples=train_examples, schema=schema,
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"spec": spec.to_dict(), "code_version": code_version(TRANSFORM_SOURCES)},
         disable_statistics=True)
@@ -225,7 +259,7 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name or f"ctr_{spec.name}",
         pipeline_root=paths.pipeline_root,
-        components=[example_gen] + ([history] if history else []) + [
+        components=(window_gens or [example_gen]) + ([history] if history else []) + [
             statistics_gen, schema_gen, curate_schema, example_validator, transform, trainer,
             baseline, evaluator, pusher],
         enable_cache=enable_cache,

@@ -37,6 +37,8 @@ class RunReport:
     tasks: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
     # why the Evaluator did not bless: one line per failed threshold (task, metric, value, bound)
     failures: List[str] = dataclasses.field(default_factory=list)
+    # span numbers the model was trained on (span-based input only; pipeline/spans.py)
+    spans: List[int] = dataclasses.field(default_factory=list)
 
     def component(self, node_id):
         return next(c for c in self.components if c.node_id == node_id)
@@ -58,6 +60,8 @@ class RunReport:
             lines.append(f"  {'total':<32} {total:8.1f} s")
         else:
             lines[0] += f" ({total:.0f} s in components)"
+        if self.spans:
+            lines.append(f"Data spans: {', '.join(map(str, self.spans))}")
         if self.training:
             lines.append("")
             lines.append(f"Training: {self.training.get('model')} {self.training.get('model_args')}"
@@ -240,6 +244,27 @@ def load_validation_failures(evaluation_uri):
     return lines
 
 
+def _examples_spans(store, executions):
+    """The span numbers of the Examples that Transform (hence the Trainer) read, when ExampleGen
+    read a span-based input (pipeline/spans.py: it then has a RangeConfig; its driver records
+    the resolved pattern, without the span spec); else []."""
+    span_based, transform = False, []
+    for e in executions:
+        node = _node_id(store, e)
+        ranges = e.custom_properties.get("range_config")
+        if "ExampleGen" in node and ranges is not None and ranges.string_value.strip():
+            span_based = True
+        if node == "Transform":
+            transform.append(e.id)
+    if not span_based or not transform:
+        return []
+    ids = [ev.artifact_id for ev in store.get_events_by_execution_ids(transform)
+           if ev.type == metadata_store_pb2.Event.INPUT and ev.path.steps
+           and ev.path.steps[0].key == "examples"]
+    spans = (_prop(a, "span") for a in store.get_artifacts_by_id(ids))
+    return sorted({int(span) for span in spans if span is not None})
+
+
 def read_run(metadata_path, pipeline_name, run_id=None) -> RunReport:
     """The summary of the latest run of `pipeline_name` (or of run `run_id`)."""
     store = _store(metadata_path)
@@ -279,4 +304,4 @@ def read_run(metadata_path, pipeline_name, run_id=None) -> RunReport:
         slices=slices, blessed=bool(_prop(blessing, "blessed")) if blessing is not None else None,
         pushed_model=pushed_dir, evaluation_uri=evaluation.uri if evaluation else None,
         model_uri=model.uri if model else None, training=training, tasks=tasks,
-        failures=failures)
+        failures=failures, spans=_examples_spans(store, executions))

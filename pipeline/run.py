@@ -85,7 +85,14 @@ def _add_run_args(parser):
     parser.add_argument("--model", default="DeepFM", help="registered ctr_models model name")
     parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                         help="model constructor argument (Python literal or string); repeatable")
-    parser.add_argument("--data", help="CSV/TFRecord file or folder (default: the bundled sample)")
+    parser.add_argument("--data", help="CSV/TFRecord file or folder (default: the bundled "
+                                       "sample); a folder of span-<N>/ sub-folders or a pattern "
+                                       "with {SPAN} (or {YYYY}-{MM}-{DD}, {VERSION}) reads spans: "
+                                       "the newest one unless --window/--span-range")
+    parser.add_argument("--window", type=int,
+                        help="spans: train on the newest K spans (a rolling window)")
+    parser.add_argument("--span-range", metavar="A:B",
+                        help="spans: train on spans A..B (inclusive)")
     parser.add_argument("--root", help="run folder holding pipeline_root/, metadata.sqlite, "
                                        "serving/ (default: runs/<dataset>)")
     parser.add_argument("--train-steps", type=int,
@@ -163,20 +170,30 @@ def run_pipeline(args, data=None):
 
     spec = load_spec(args.dataset)
     data = data or args.data or default_data(spec)
-    input_base, pattern = resolve_input(data, spec)
-    size = sum(os.path.getsize(p) for p in glob.glob(os.path.join(input_base, pattern)))
+    from pipeline.spans import find_span_input
+    span_input = find_span_input(data, getattr(args, "window", None),
+                                 getattr(args, "span_range", None))
+    if span_input is None:
+        input_base, pattern = resolve_input(data, spec)
+        files = glob.glob(os.path.join(input_base, pattern))
+    else:  # a span spec in the pattern: ExampleGen reads the selected spans only
+        input_base, pattern = span_input.input_base, span_input.pattern
+        files = [f for s in span_input.spans for f in span_input.files(s)]
+    size = sum(os.path.getsize(p) for p in files)
     mode = args.beam_mode
     if mode == "auto":
         mode = "multi_processing" if size > 100 * 2**20 else "in_memory"
     paths = RunPaths(os.path.abspath(args.root or os.path.join("runs", spec.name)))
     train_steps = args.train_steps or default_train_steps(
-        count_examples(input_base, pattern, spec.format, header=spec.columns is None), spec,
+        sum(count_examples(os.path.dirname(f), os.path.basename(f), spec.format,
+                           header=spec.columns is None) for f in files), spec,
         args.epochs, args.batch_size)
     training = TrainingConfig(model=args.model, model_args=parse_model_args(args.model_arg),
                               train_steps=train_steps, eval_steps=args.eval_steps,
                               batch_size=args.batch_size, learning_rate=args.learning_rate,
                               epochs=args.epochs, strategy=args.strategy,
-                              jit_compile=args.jit_compile)
+                              jit_compile=args.jit_compile,
+                              warm_start=getattr(args, "warm_start_config", None))
     # Fail before any component runs if the model or its arguments are wrong.
     from ctr_models.models import get_model_fn
     get_model_fn(training.model)
@@ -185,7 +202,8 @@ def run_pipeline(args, data=None):
         pipeline = create_pipeline(spec, input_base, paths, training, input_pattern=pattern,
                                    enable_cache=not args.no_cache,
                                    beam_pipeline_args=combine_beam_args(pipeline_args,
-                                                                        args.beam_arg))
+                                                                        args.beam_arg),
+                                   spans=span_input.spans if span_input else None)
         logging.info("Running %s on %s/%s (%.1f MB, beam %s) into %s", pipeline.pipeline_info
                      .pipeline_name, input_base, pattern, size / 2**20, mode, paths.root)
         dag_runner(args.orchestrator).run(pipeline)

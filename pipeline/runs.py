@@ -91,11 +91,21 @@ def _metric(report, name):
     return "-" if value is None else f"{value:.4f}"
 
 
+def _spans(spans):
+    """'3' or '1-3' (consecutive) or '1,3'; '-' for input without spans."""
+    if not spans:
+        return "-"
+    if len(spans) > 1 and spans == list(range(spans[0], spans[-1] + 1)):
+        return f"{spans[0]}-{spans[-1]}"
+    return ",".join(map(str, spans))
+
+
 def format_runs(entries: List[RunEntry]) -> str:
-    """A Markdown table: run id, date, model and args, data, eval AUC/logloss, blessed, pushed."""
-    header = ["run id", "date", "model", "data", "AUC", "logloss", "blessed", "pushed"]
+    """A Markdown table: run id, date, model and args, data, spans trained on, eval
+    AUC/logloss, blessed, pushed."""
+    header = ["run id", "date", "model", "data", "spans", "AUC", "logloss", "blessed", "pushed"]
     rows = [[e.run_id, e.started.strftime("%Y-%m-%d %H:%M"), _model(e),
-             e.data or "-", _metric(e.report, "auc"),
+             e.data or "-", _spans(e.report.spans), _metric(e.report, "auc"),
              _metric(e.report, "binary_crossentropy"),
              {True: "yes", False: "no", None: "-"}[e.report.blessed], e.pushed_version or "-"]
             for e in entries]

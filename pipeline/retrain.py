@@ -1,0 +1,188 @@
+"""`python -m pipeline retrain`: one scheduled retraining step on the newest span(s).
+
+    python -m pipeline retrain --root R --dataset D --data BASE [--window k] [--warm-start]
+
+BASE holds `span-<N>/` folders (or is a pattern with {SPAN} / {YYYY}-{MM}-{DD}). The run takes
+the root's lock (a second retrain or run on the same root exits at once, naming the holder),
+trains on the newest span (or the newest k), evaluates the candidate on the newest span against
+the latest blessed model (the pipeline's LatestBlessedModelStrategy resolver), blesses it only
+when the spec's thresholds hold and AUC does not drop by more than the spec's
+auc_change_threshold, and pushes it as a new version under R/serving when blessed.
+
+`--warm-start` initialises the model from the last pushed model (components/warm_start.py: rows
+of recomputed vocabularies are remapped by token; another model or feature set trains fresh, with
+the reason logged)."""
+import dataclasses
+import json
+import logging
+import os
+import time
+from typing import Dict, List, Optional
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class RetrainResult:
+    """What one retrain did: spans trained on, verdict, pushed version, time, cache hits."""
+    report: object  # pipeline.report.RunReport
+    spans: List[int]
+    seconds: float
+    cached: List[str]  # components served from the cache
+    warm_start: Optional[Dict] = None  # the Trainer's warm-start summary
+    skipped: bool = False  # nothing new: the spans were trained by an earlier run (its report)
+
+    @property
+    def pushed_version(self) -> Optional[str]:
+        return os.path.basename(self.report.pushed_model) if self.report.pushed_model else None
+
+    def format(self) -> str:
+        auc = (self.report.overall or {}).get("auc")
+        lines = [f"Retrained on span(s) {', '.join(map(str, self.spans))} in {self.seconds:.0f} s",
+                 f"  eval AUC (newest span): {'-' if auc is None else f'{auc:.4f}'}",
+                 f"  blessed: {self.report.blessed}",
+                 f"  pushed version: {self.pushed_version or 'none (the previous one stays)'}",
+                 f"  cached: {', '.join(self.cached) or 'nothing'}"]
+        if self.warm_start is not None:
+            lines.append("  warm start: " + (
+                f"from {self.warm_start.get('source')}" if self.warm_start.get("warm_started")
+                else f"not possible ({self.warm_start.get('reason')}): fresh model"))
+        return "\n".join(lines)
+
+
+def _store(metadata_path):
+    from pipeline.report import _store as read_only_store
+    return read_only_store(metadata_path)
+
+
+def _props(artifact_or_execution, name):
+    for props in (artifact_or_execution.custom_properties, artifact_or_execution.properties):
+        if name in props:
+            value = props[name]
+            for field in ("string_value", "int_value", "double_value"):
+                if value.HasField(field):
+                    return getattr(value, field)
+    return None
+
+
+def last_pushed_model(root: str) -> Optional[dict]:
+    """The newest model pushed from `root`, as components/warm_start.py's `warm_start` config:
+    pushed folder, the Transform output it was trained with, its model, model_args and spec
+    (from the Trainer execution recorded in MLMD). None when nothing was pushed yet."""
+    from ml_metadata.proto import metadata_store_pb2 as mlmd
+    metadata_path = os.path.join(root, "metadata.sqlite")
+    if not os.path.exists(metadata_path):
+        return None
+    store = _store(metadata_path)
+    pushed = [a for a in store.get_artifacts_by_type("PushedModel")
+              if _props(a, "pushed") and _props(a, "pushed_destination")
+              and os.path.isdir(_props(a, "pushed_destination"))]
+    if not pushed:
+        return None
+    pushed = max(pushed, key=lambda a: (a.create_time_since_epoch, a.id))
+    events = store.get_events_by_artifact_ids([pushed.id])
+    pusher_id = next(e.execution_id for e in events if e.type == mlmd.Event.OUTPUT)
+    pusher_inputs = [e for e in store.get_events_by_execution_ids([pusher_id])
+                     if e.type == mlmd.Event.INPUT and e.path.steps[0].key == "model"]
+    model_id = pusher_inputs[0].artifact_id
+    trainer_id = next(e.execution_id for e in store.get_events_by_artifact_ids([model_id])
+                      if e.type == mlmd.Event.OUTPUT)
+    trainer = store.get_executions_by_id([trainer_id])[0]
+    graph_ids = [e.artifact_id for e in store.get_events_by_execution_ids([trainer_id])
+                 if e.type == mlmd.Event.INPUT and e.path.steps[0].key == "transform_graph"]
+    config = json.loads(_props(trainer, "custom_config") or "{}")
+    destination = _props(pushed, "pushed_destination")
+    return {"model_dir": destination,
+            "transform_graph": store.get_artifacts_by_id(graph_ids)[0].uri,
+            "model": config.get("model"), "model_args": config.get("model_args") or {},
+            "spec": config.get("spec"), "source": os.path.basename(destination)}
+
+
+def _already_trained(root: str, spans: List[int]):
+    """The newest finished run (evaluated) of `root` if it trained on exactly `spans`, else
+    None."""
+    if not os.path.exists(os.path.join(root, "metadata.sqlite")):
+        return None
+    from pipeline.runs import list_runs
+    finished = [e for e in list_runs(root) if e.report.blessed is not None]
+    if finished and finished[0].report.spans == list(spans):
+        return finished[0]
+    return None
+
+
+def retrain_unlocked(args, out=print) -> RetrainResult:
+    """One retraining run (the caller holds the root's lock): see the module docstring."""
+    from pipeline.run import run_pipeline
+    from pipeline.spans import find_span_input
+    if not args.data:
+        raise SystemExit("retrain needs --data: a folder of span-<N>/ folders or a {SPAN} pattern")
+    span_input = find_span_input(args.data, args.window, getattr(args, "span_range", None))
+    if span_input is None:
+        raise SystemExit(f"--data {args.data}: retrain reads spans: give a folder of span-<N>/ "
+                         f"folders or a pattern with {{SPAN}} or {{YYYY}}-{{MM}}-{{DD}}")
+    done = _already_trained(args.root, span_input.spans)
+    if done is not None and not getattr(args, "force", False):
+        # A cold rerun would be a full cache hit; a warm one would train the last pushed model on
+        # the same spans a second time. Neither is wanted from a schedule.
+        out(f"Nothing to do: span(s) {', '.join(map(str, span_input.spans))} already trained in "
+            f"run {done.run_id} (blessed: {done.report.blessed}); --force retrains")
+        return RetrainResult(report=done.report, spans=done.report.spans, seconds=0.0,
+                             cached=[], skipped=True)
+    args.warm_start_config = None
+    if args.warm_start:
+        args.warm_start_config = last_pushed_model(args.root)
+        if args.warm_start_config is None:
+            out("Warm start: nothing pushed yet in this root; training a fresh model")
+    out(f"Spans available: {span_input.available[0]}..{span_input.available[-1]}; "
+        f"training on {', '.join(map(str, span_input.spans))}")
+    start = time.time()
+    report = run_pipeline(args)
+    seconds = time.time() - start
+    result = RetrainResult(
+        report=report, spans=report.spans, seconds=seconds,
+        cached=[c.node_id for c in report.components if c.state == "CACHED"],
+        warm_start=(report.training or {}).get("warm_start"))
+    return result
+
+
+def retrain(args, out=print) -> RetrainResult:
+    """Takes `<root>/.lock` (pipeline.lock.RootLocked at once when another run holds it: nothing
+    is done) and retrains."""
+    from pipeline.lock import root_lock
+    args.root = os.path.abspath(args.root)
+    with root_lock(args.root, command=_command(args)):
+        return retrain_unlocked(args, out)
+
+
+def _command(args):
+    return (f"retrain --dataset {args.dataset} --data {args.data}"
+            + (f" --window {args.window}" if args.window else "")
+            + (" --warm-start" if args.warm_start else ""))
+
+
+def add_retrain_args(parser):
+    """`retrain`'s options: the run options plus --warm-start (--root and --data required)."""
+    from pipeline.run import _add_run_args
+    _add_run_args(parser)
+    parser.add_argument("--warm-start", action="store_true",
+                        help="initialise from the last pushed model's weights (embedding rows "
+                             "remapped by token; another model/feature set trains fresh)")
+    parser.add_argument("--force", action="store_true",
+                        help="run even when the newest finished run trained on the same spans")
+    for action in parser._actions:
+        if action.dest in ("root", "data"):
+            action.required = True
+
+
+def retrain_cli(args, out=print):
+    """The CLI's retrain (run under the lock by pipeline.cli): the run summary, then the
+    retraining verdict."""
+    result = retrain_unlocked(args, out)
+    if result.skipped:
+        return result.report
+    out(result.report.format(worst=3, timings=False))
+    out("")
+    out(result.format())
+    return result.report

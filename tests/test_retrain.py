@@ -1,0 +1,157 @@
+"""Scheduled retraining over arriving spans, end to end (four small pipeline runs, shared).
+
+Root A sees spans arrive one by one: span 1 trains cold and pushes v1; span 2 (drifted) is
+warm-started from v1 with a third of the steps and pushes v2; span 3 has shuffled labels: it is
+evaluated, not blessed, not pushed, and v2 stays the newest version. Root B trains span 2 cold
+with the full steps: the warm run must reach at least its AUC (same eval split: ExampleGen's
+hash split of the same file)."""
+import argparse
+import os
+
+import pytest
+
+from data.generators import write_criteo_span
+from pipeline.lock import RootLocked, root_lock
+from pipeline.retrain import add_retrain_args, retrain
+from pipeline.runs import format_runs, list_runs
+
+pytestmark = pytest.mark.pipeline
+
+# Per span: ~5,400 train rows (~21 batches of 256) and ~600 eval rows, so that a model without
+# signal (shuffled labels, AUC ~0.5 +- 0.025) cannot pass the spec's 0.6 AUC gate by chance.
+ROWS = 6000
+COLD_STEPS, WARM_STEPS = 60, 20
+DRIFT = 0.3
+
+
+def _args(root, data, steps, *extra):
+    parser = argparse.ArgumentParser()
+    add_retrain_args(parser)
+    return parser.parse_args([
+        "--root", str(root), "--data", str(data), "--dataset", "criteo",
+        "--train-steps", str(steps), "--eval-steps", "2", "--batch-size", "256",
+        "--learning-rate", "3e-3", "--beam-mode", "in_memory",
+        "--model-arg", "dnn_hidden_units=(64,32)", "--model-arg", "l2_reg_embedding=1e-3",
+        *extra])
+
+
+@pytest.fixture(scope="module")
+def spans_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("retrain")
+    data, root, cold_root = base / "data", base / "A", base / "B"
+    quiet = lambda *a: None  # noqa: E731
+    write_criteo_span(str(data), 1, ROWS, seed=5, drift=DRIFT)
+    first = retrain(_args(root, data, COLD_STEPS), quiet)
+    after_first = sorted(os.listdir(root / "serving"))
+    write_criteo_span(str(data), 2, ROWS, seed=5, drift=DRIFT)
+    warm = retrain(_args(root, data, WARM_STEPS, "--warm-start"), quiet)
+    cold = retrain(_args(cold_root, data, COLD_STEPS, "--span-range", "2:2"), quiet)
+    after_second = sorted(os.listdir(root / "serving"))
+    write_criteo_span(str(data), 3, ROWS, seed=5, drift=DRIFT, shuffle_labels=True)
+    broken = retrain(_args(root, data, WARM_STEPS), quiet)
+    return dict(root=root, data=data, first=first, warm=warm, cold=cold, broken=broken,
+                after_first=after_first, after_second=after_second,
+                after_third=sorted(os.listdir(root / "serving")))
+
+
+def test_span_1_trains_and_pushes_v1(spans_run):
+    first = spans_run["first"]
+    assert first.spans == [1] and first.report.spans == [1]
+    assert first.report.blessed is True
+    assert spans_run["after_first"] == [first.pushed_version]
+    assert "Data spans: 1" in first.report.format()
+    assert first.warm_start is None
+
+
+def test_span_2_warm_starts_from_v1_and_pushes_v2(spans_run):
+    first, warm = spans_run["first"], spans_run["warm"]
+    assert warm.spans == [2]
+    assert warm.warm_start["warm_started"] is True, warm.warm_start
+    assert warm.warm_start["source"] == first.pushed_version
+    tokens = warm.warm_start["tokens"]["ids"]
+    # the vocabulary was recomputed on the drifted span: shared tokens kept their rows, new ones
+    # started fresh
+    assert tokens["kept"] > 0 and tokens["new"] > 0
+    assert warm.report.blessed is True
+    assert spans_run["after_second"] == sorted([first.pushed_version, warm.pushed_version])
+    assert warm.pushed_version > first.pushed_version
+    # a new span is new data: ExampleGen and everything after it ran again
+    assert "CsvExampleGen" not in warm.cached and "Transform" not in warm.cached
+
+
+def test_warm_start_reaches_the_cold_auc_in_fewer_steps(spans_run):
+    warm, cold = spans_run["warm"], spans_run["cold"]
+    assert cold.spans == [2] and cold.warm_start is None
+    assert warm.report.training["train_steps"] < cold.report.training["train_steps"]
+    # the same eval rows: the hash split of the same span file
+    assert (warm.report.overall["example_count"] == cold.report.overall["example_count"])
+    assert warm.report.overall["auc"] >= cold.report.overall["auc"], (
+        warm.report.overall, cold.report.overall)
+
+
+def test_shuffled_span_3_is_evaluated_not_blessed_not_pushed(spans_run):
+    broken, warm = spans_run["broken"], spans_run["warm"]
+    assert broken.spans == [3]
+    assert broken.report.overall["auc"] < 0.6  # evaluated: labels carry no signal
+    assert broken.report.blessed is False
+    assert broken.report.pushed_model is None and broken.pushed_version is None
+    assert any("auc" in f.lower() for f in broken.report.failures), broken.report.failures
+    assert spans_run["after_third"] == spans_run["after_second"]
+    assert max(spans_run["after_third"]) == warm.pushed_version
+    assert "pushed version: none" in broken.format()
+
+
+def test_run_history_lists_the_spans(spans_run):
+    entries = list_runs(str(spans_run["root"]))
+    assert [e.report.spans for e in entries] == [[3], [2], [1]]
+    lines = format_runs(entries).splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    assert [row[header.index("spans")] for row in rows] == ["3", "2", "1"]
+    assert [e.pushed_version for e in entries] == [None, spans_run["warm"].pushed_version,
+                                                  spans_run["first"].pushed_version]
+
+
+def test_a_rerun_without_a_new_span_does_nothing(spans_run):
+    root, data = spans_run["root"], spans_run["data"]
+    runs_before = len(list_runs(str(root)))
+    said = []
+    result = retrain(_args(root, data, WARM_STEPS, "--warm-start"), said.append)
+    assert result.skipped and result.spans == [3]
+    assert said and said[-1].startswith("Nothing to do: span(s) 3 already trained")
+    assert len(list_runs(str(root))) == runs_before
+    assert sorted(os.listdir(root / "serving")) == spans_run["after_third"]
+
+
+@pytest.fixture
+def span_root(tmp_path):
+    """A root and a folder holding one span, for the lock tests (no pipeline runs)."""
+    write_criteo_span(str(tmp_path / "data"), 1, 50, seed=5)
+    return tmp_path / "root", tmp_path / "data"
+
+
+def test_the_lock_refuses_a_concurrent_retrain(span_root):
+    root, data = span_root
+    said = []
+    with root_lock(str(root), command="test holder"):
+        with pytest.raises(RootLocked) as refused:
+            retrain(_args(root, data, WARM_STEPS), said.append)
+    message = str(refused.value.code)
+    assert f"pid {os.getpid()}" in message and "test holder" in message
+    assert "nothing done" in message and str(root) in message
+    assert said == []  # refused before looking at the data
+    assert sorted(os.listdir(root)) == [".lock"]  # no store, no logs, no artefacts
+    with root_lock(str(root), command="next run"):  # released: the next run gets it
+        pass
+
+
+def test_the_cli_exits_at_once_naming_the_holder(span_root, capsys):
+    from pipeline.cli import main
+    root, data = span_root
+    with root_lock(str(root), command="nightly retrain"):
+        status = main(["retrain", "--root", str(root), "--data", str(data)])
+        run_status = main(["run", "--root", str(root), "--data", str(data)])
+    assert status == 3 and run_status == 3
+    err = capsys.readouterr().err
+    assert "in use by another run" in err and "nightly retrain" in err
+    assert sorted(os.listdir(root)) == [".lock"]
