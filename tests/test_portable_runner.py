@@ -13,10 +13,13 @@ import pytest
 pytestmark = pytest.mark.pipeline
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Settings that pass the AUC gate on the 2k sample (the pushed model is part of the check).
-ARGS = ["--dataset", "criteo", "--beam-mode", "portable", "--train-steps", "60",
-        "--eval-steps", "2", "--batch-size", "256", "--learning-rate", "3e-3",
+ARGS = ["--beam-mode", "portable", "--train-steps", "60", "--eval-steps", "2",
+        "--batch-size", "256", "--learning-rate", "3e-3",
         "--model-arg", "dnn_hidden_units=(64,32)", "--model-arg", "l2_reg_embedding=1e-3"]
+# The criteo spec with a lower AUC gate: this test is about the runner, and the pushed model is
+# part of its check; 60 unseeded steps scored eval AUC 0.62 on the sample's 206 eval rows, too
+# close to the spec's 0.6 for a test that must not flake.
+AUC_GATE = 0.55
 COMPONENTS = ["CsvExampleGen", "StatisticsGen", "SchemaGen", "CurateSchema", "ExampleValidator",
               "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"]
 # the components whose executors run Beam pipelines (each submits at least one job)
@@ -39,10 +42,17 @@ def _process_groups():
 
 @pytest.fixture(scope="module")
 def portable_run(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("portable") / "run")
+    base = tmp_path_factory.mktemp("portable")
+    root = str(base / "run")
+    spec = base / "criteo.yaml"
+    with open(os.path.join(REPO, "data", "specs", "criteo.yaml")) as f:
+        text = f.read()
+    assert "auc_threshold: 0.6," in text
+    spec.write_text(text.replace("auc_threshold: 0.6,", f"auc_threshold: {AUC_GATE},"))
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONUNBUFFERED="1")
-    result = subprocess.run([sys.executable, "-m", "pipeline", "run", "--root", root, *ARGS],
+    result = subprocess.run([sys.executable, "-m", "pipeline", "run", "--root", root,
+                             "--dataset", str(spec), *ARGS],
                             cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, timeout=2400)
     from pipeline.report import read_run
@@ -65,6 +75,7 @@ def test_every_component_ran_and_the_model_was_pushed(portable_run):
     report = portable_run["report"]
     assert sorted(c.node_id for c in report.components) == sorted(COMPONENTS)
     assert {c.state for c in report.components} == {"COMPLETE"}
+    assert report.overall["auc"] >= AUC_GATE
     assert report.blessed is True and report.pushed_model
     assert os.path.isfile(os.path.join(report.pushed_model, "saved_model.pb"))
     # artifacts land in the run root's pipeline_root, as with the DirectRunner
