@@ -402,8 +402,10 @@ def build_report(root: str, run_id: Optional[str] = None) -> dict:
 
     tasks = []
     blessed_ok, failures, thresholds_by_output = None, [], {}
+    intervals = False
     if run.evaluation_uri:
         candidate, baseline, config = _load_evaluation(run.evaluation_uri)
+        intervals = config.options.compute_confidence_intervals.value
         blessed_ok, failures = _validation(run.evaluation_uri)
         slice_features = [list(s.feature_keys) for s in config.slicing_specs if s.feature_keys]
         outputs_seen = sorted({o for m in candidate.metrics.values() for o in m})
@@ -468,6 +470,7 @@ def build_report(root: str, run_id: Optional[str] = None) -> dict:
 
     return {
         "run": run, "root": root, "tasks": tasks, "has_baseline": has_baseline,
+        "intervals": intervals,
         "blessed": run.blessed, "validation_ok": blessed_ok, "failures": failures,
         "data": data, "lineage": lineage, "spec": spec,
         "spec_json": json.dumps(spec, indent=2, sort_keys=True),

@@ -124,6 +124,9 @@ def _add_run_args(parser):
                              "BeamDagRunner (each component a step of a Beam pipeline); same "
                              "MLMD store, caching and summary")
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
+    parser.add_argument("--confidence-intervals", action="store_true",
+                        help="95%% jackknife intervals for every metric and slice in the report "
+                             "(the Evaluator then takes several times longer)")
     parser.add_argument("--verbose", action="store_true",
                         help="stream the full log to the terminal (default: one line per "
                              "component; the log goes to <root>/logs/<run id>.log)")
@@ -203,7 +206,8 @@ def run_pipeline(args, data=None):
                                    enable_cache=not args.no_cache,
                                    beam_pipeline_args=combine_beam_args(pipeline_args,
                                                                         args.beam_arg),
-                                   spans=span_input.spans if span_input else None)
+                                   spans=span_input.spans if span_input else None,
+                                   confidence_intervals=args.confidence_intervals)
         logging.info("Running %s on %s/%s (%.1f MB, beam %s) into %s", pipeline.pipeline_info
                      .pipeline_name, input_base, pattern, size / 2**20, mode, paths.root)
         dag_runner(args.orchestrator).run(pipeline)

@@ -59,3 +59,9 @@ def test_multi_task_spec_gates_every_output_with_its_own_thresholds():
     assert gate("purchase", "AUC").change_threshold.absolute.value == -0.05
     assert gate("spend", "MeanSquaredError").value_threshold.upper_bound.value == 2.5
     assert [list(s.feature_keys) for s in config.slicing_specs] == [[], ["device"]]
+
+
+def test_confidence_intervals_are_opt_in():
+    spec = load_spec("criteo")
+    assert not eval_config(spec).options.compute_confidence_intervals.value
+    assert eval_config(spec, confidence_intervals=True).options.compute_confidence_intervals.value
