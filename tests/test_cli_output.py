@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from cli_testing import run_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--dataset", "criteo", "--train-steps", "6", "--batch-size", "64", "--eval-steps", "1",
@@ -14,13 +15,7 @@ FAST = ["--dataset", "criteo", "--train-steps", "6", "--batch-size", "64", "--ev
 MAX_LINES = 40
 
 
-def _cli(*args):
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONUNBUFFERED="1")
-    result = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            timeout=2400)
-    return result.returncode, result.stdout
+_cli = run_cli
 
 
 def _path_after(label, output):

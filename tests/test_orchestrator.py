@@ -6,11 +6,10 @@ runner). No second run for the cache: with a blessed first model the Evaluator r
 import argparse
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 import yaml
+from cli_testing import run_cli
 
 from pipeline.pipeline import combine_beam_args
 
@@ -94,13 +93,7 @@ def test_cli_hands_the_runner_a_pipeline_whose_beam_components_get_the_beam_args
         _parse_run_args("--orchestrator", "airflow")
 
 
-def _cli(*args):
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONUNBUFFERED="1")
-    result = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            timeout=2400)
-    return result.returncode, result.stdout
+_cli = run_cli
 
 
 @pytest.fixture(scope="module")
