@@ -8,6 +8,8 @@ PYTHON ?= python3
 STACK_HASH := $(shell sha256sum constraints.txt | cut -c1-12)
 VENV_CACHE ?= $(HOME)/.cache/ctr-pipeline/venv-$(STACK_HASH)
 VENV := .venv
+# Pinned in constraints.txt but installed without their declared dependencies.
+NO_DEPS := deepctr
 PY := $(VENV)/bin/python
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -24,7 +26,8 @@ $(VENV_CACHE)/.stack-installed:
 	$(PYTHON) -m venv $(VENV_CACHE)
 	$(VENV_CACHE)/bin/pip install -q --upgrade pip
 	$(VENV_CACHE)/bin/pip install --ignore-requires-python -c constraints.txt \
-	    $$(sed -n 's/^\([A-Za-z][A-Za-z0-9_.-]*\)[=<>].*/\1/p' constraints.txt)
+	    $$(sed -n 's/^\([A-Za-z][A-Za-z0-9_.-]*\)[=<>].*/\1/p' constraints.txt | grep -vxF -f <(printf '%s\n' $(NO_DEPS)))
+	$(VENV_CACHE)/bin/pip install --no-deps $$(grep -E '^($(subst $(eval) ,|,$(NO_DEPS)))==' constraints.txt)
 	touch $@
 
 .venv.stamp: $(VENV_CACHE)/.stack-installed setup.py
