@@ -39,6 +39,8 @@ class RunReport:
     failures: List[str] = dataclasses.field(default_factory=list)
     # span numbers the model was trained on (span-based input only; pipeline/spans.py)
     spans: List[int] = dataclasses.field(default_factory=list)
+    # how batch, epochs and steps were set (pipeline.run.TrainingSchedule); set by run_pipeline
+    schedule: Optional[object] = None
 
     def component(self, node_id):
         return next(c for c in self.components if c.node_id == node_id)
@@ -64,10 +66,19 @@ class RunReport:
             lines.append(f"Data spans: {', '.join(map(str, self.spans))}")
         if self.training:
             lines.append("")
+            steps, batch = self.training.get("train_steps"), self.training.get("batch_size")
+            seen = ""
+            if steps and batch:  # batches cycle through the split: rows repeat when it is small
+                seen = f" = {steps * batch:,} examples"
+                rows = getattr(self.schedule, "train_rows", 0)
+                if rows:
+                    seen += f" ({steps * batch / rows:.3g} passes over ~{rows:,} training rows)"
             lines.append(f"Training: {self.training.get('model')} {self.training.get('model_args')}"
-                         f", {self.training.get('train_steps')} steps x batch "
-                         f"{self.training.get('batch_size')}, "
+                         f", {steps} steps x batch {batch}{seen}, "
                          f"{self.training.get('examples_per_second')} examples/s")
+            note = self.schedule.describe() if self.schedule is not None else ""
+            if note:
+                lines.append(f"  {note}")
         if self.overall or self.tasks:
             lines += ["", "Evaluation (eval split):"]
             if self.overall:
