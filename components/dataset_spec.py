@@ -103,6 +103,9 @@ class CategoricalSpec:
     # Stddev of the embedding rows' random-normal init; None = DeepCTR's 1e-4. Sequence models
     # whose attention/LayerNorm sees embeddings next to O(1) position encodings need O(0.1-1).
     embedding_init_std: Optional[float] = None
+    # Most distinct values the data may hold (None: no bound); more is a data anomaly that stops
+    # the run before training (components/validation.py).
+    max_categories: Optional[int] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -573,7 +576,7 @@ def spec_from_config(config):
     dense = [DenseSpec(**x) for x in raw.pop("dense")]
     sparse = [SparseSpec(**x) for x in raw.pop("sparse")]
     multi = [MultiValueSpec(**x) for x in raw.pop("multi_value")]
-    ev = raw.pop("evaluation")
+    ev = raw.pop("evaluation", {})  # absent in the components' copy (pipeline.spec_without_gates)
     evaluation = EvaluationSpec(**{**ev, "slices": tuple(ev.get("slices", ()))})
     split = tuple(tuple(x) for x in raw.pop("split"))
     columns = raw.pop("columns", None)

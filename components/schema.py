@@ -8,7 +8,10 @@ so a serving request that omits a feature fails to parse. The curated schema:
   OOV ids), keeping types, value counts and presence checks;
 - makes every non-label feature optional at parse time (no fixed shape), so missing values and
   sparse serving requests are well defined;
-- keeps labels required and absent from the SERVING environment.
+- keeps labels required and absent from the SERVING environment;
+- types the spec's dense columns numeric (text there becomes an anomaly) and bounds the distinct
+  values of categorical features with `max_categories` (TFDV unique_constraints), so that
+  ExampleValidator stops such data before training (components/validation.py).
 """
 import json
 import os
@@ -35,6 +38,9 @@ def curate(schema, spec):
                          f"not have; the data's columns are {sorted(columns)}")
     label_columns = {label.column for label in spec.labels}
     categorical = {f.name for f in spec.categorical()}
+    dense = {f.name for f in spec.dense}
+    bounds = {f.name: f.max_categories for f in spec.categorical()
+              if getattr(f, "max_categories", None) is not None}
     del curated.default_environment[:]
     curated.default_environment.extend(["TRAINING", "SERVING"])
     for feature in curated.feature:
@@ -46,6 +52,12 @@ def curate(schema, spec):
             feature.ClearField("domain")
         if feature.HasField("string_domain") and feature.name in categorical:
             feature.ClearField("string_domain")
+        if feature.name in dense and feature.type == schema_pb2.BYTES:
+            # the spec says numeric: text in the column is an anomaly, not a new string feature
+            feature.type = schema_pb2.FLOAT
+            feature.ClearField("domain_info")
+        if feature.name in bounds:
+            feature.unique_constraints.max = bounds[feature.name]
         if feature.HasField("shape"):
             feature.ClearField("shape")
             feature.value_count.min = 1
@@ -61,7 +73,11 @@ def curate(schema, spec):
 def CurateSchema(schema: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Schema],
                  curated_schema: tfx.dsl.components.OutputArtifact[
                      tfx.types.standard_artifacts.Schema],
-                 spec_json: tfx.dsl.components.Parameter[str]) -> None:
+                 spec_json: tfx.dsl.components.Parameter[str],
+                 code_version: tfx.dsl.components.Parameter[str] = "") -> None:
+    """`code_version`: a fingerprint of this module and the spec parser, so that the cache key
+    changes with the code (the pipeline passes pipeline.code_version(SCHEMA_SOURCES))."""
+    del code_version  # only part of the cache key
     spec = spec_from_config(json.loads(spec_json))
     inferred = io_utils.parse_pbtxt_file(os.path.join(schema.uri, SCHEMA_FILE), schema_pb2.Schema())
     io_utils.write_pbtxt_file(os.path.join(curated_schema.uri, SCHEMA_FILE), curate(inferred, spec))

@@ -1,11 +1,12 @@
 """DeepCTR-compatible click-through-rate models on tf_keras.
 
-Importing this package sets ``TF_USE_LEGACY_KERAS=1`` (only if unset) so that TensorFlow,
-imported afterwards, exposes Keras 2 as ``tf.keras`` -- the Keras that TF-Transform uses.
+Importing this package sets ``TF_USE_LEGACY_KERAS=1`` (always: a user's =0 would break
+Transform) so that TensorFlow, imported afterwards, exposes Keras 2 as ``tf.keras`` -- the Keras
+that TF-Transform uses.
 """
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ["TF_USE_LEGACY_KERAS"] = "1"  # forced: a user's =0 would give Transform Keras 3
 
 __version__ = "0.1.0"
 

@@ -3,4 +3,4 @@
 Keras 2 (tf_keras) must be selected before TensorFlow is imported."""
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ["TF_USE_LEGACY_KERAS"] = "1"  # forced: a user's =0 would give Transform Keras 3

@@ -1,7 +1,7 @@
 """Command line: `python -m pipeline run|demo|compile ...` (see --help)."""
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ["TF_USE_LEGACY_KERAS"] = "1"  # forced: a user's =0 would give Transform Keras 3
 
 import warnings  # noqa: E402
 
@@ -131,6 +131,8 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    from pipeline.clone import pin_this_clone
+    pin_this_clone()  # this clone's code, in every process the command starts
     verbose = getattr(args, "verbose", False)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s")
@@ -143,10 +145,10 @@ def main(argv=None):
         from pipeline.retrain import retrain_cli
         return locked(args, lambda: run_with_progress(args, retrain_cli))
     if args.command == "demo":
-        return run_with_progress(args, demo)
+        return locked(args, lambda: run_with_progress(args, demo))
     if args.command == "compare":
         from pipeline.compare import compare
-        return run_with_progress(args, compare)
+        return locked(args, lambda: run_with_progress(args, compare))
     if args.command == "report":
         from pipeline.html_report import write_report
         return run_quietly(os.path.join(args.root, "logs", "report.log"), lambda person: print(
@@ -164,8 +166,8 @@ def main(argv=None):
                                                       progress=person))
     if args.command == "train-local":
         from pipeline.train_local import main_from_args
-        return run_quietly(os.path.join(args.root, "logs", "train-local.log"),
-                           lambda person: main_from_args(args))
+        return locked(args, lambda: run_quietly(os.path.join(args.root, "logs", "train-local.log"),
+                                                lambda person: main_from_args(args)))
     if args.command == "compile-kubeflow":
         import tempfile
         from pipeline.kubeflow import compile_from_args
@@ -176,15 +178,20 @@ def main(argv=None):
 
 
 def locked(args, command):
-    """`command()` holding the run root's lock (pipeline/lock.py); when another run holds it,
-    one line naming the holder and exit status 3, nothing else done."""
-    from pipeline.lock import RootLocked, root_lock
+    """`command()` holding the run root's lock (pipeline/lock.py); every subcommand that writes
+    into a root (run, demo, compare, retrain, train-local) goes through here. When another run
+    holds it: one line naming the holder and exit status 3, nothing else done; an unwritable or
+    nearly full root: one line saying so, exit status 2."""
+    from pipeline.lock import RootLocked, RootUnusable, root_lock
     try:
         with root_lock(_default_root(args)):
             return command()
     except RootLocked as error:
         print(f"Error: {error.code}", file=sys.stderr)
         return 3
+    except RootUnusable as error:
+        print(f"Error: {error.code}", file=sys.stderr)
+        return 2
 
 
 def run_quietly(log_path, command):

@@ -14,6 +14,8 @@ from tfx import v1 as tfx  # noqa: E402
 
 from components.dataset_spec import DatasetSpec  # noqa: E402
 from components.history import HIST_LENGTH_BUCKET, HistoryBuilder  # noqa: E402
+from components import pusher as atomic_pusher  # noqa: E402
+from components import validation  # noqa: E402
 from components.schema import CurateSchema  # noqa: E402
 
 PREPROCESSING_FN = "components.transform.preprocessing_fn"
@@ -53,7 +55,8 @@ class TrainingConfig:
     warm_start: Optional[Dict] = None
 
     def custom_config(self, spec):
-        config = {"spec": spec.to_dict(), "model": self.model, "model_args": self.model_args,
+        config = {"spec": spec_without_gates(spec), "model": self.model,
+                  "model_args": self.model_args,
                   "batch_size": self.batch_size, "learning_rate": self.learning_rate,
                   "epochs": self.epochs, "strategy": self.strategy,
                   "jit_compile": self.jit_compile,
@@ -68,6 +71,21 @@ class TrainingConfig:
 TRANSFORM_SOURCES = ("components/transform.py", "components/dataset_spec.py", "ctr_models/hashing.py")
 TRAINER_SOURCES = ("components", "ctr_models")
 HISTORY_SOURCES = ("components/history.py", "components/dataset_spec.py")
+SCHEMA_SOURCES = ("components/schema.py", "components/dataset_spec.py")
+GATE_KEYS = ("auc_threshold", "auc_change_threshold", "max_mse", "mse_relative_change")
+
+
+def spec_without_gates(spec: DatasetSpec) -> Dict:
+    """The spec as CurateSchema, Transform and the Trainer read it (components.dataset_spec.
+    spec_from_config): without `evaluation`, the per-label thresholds and the bundled sample's
+    name, which only the Evaluator (through `eval_config`) and the CLI use. Their custom_config is
+    part of their cache key, so a new threshold or slice re-runs the Evaluator and Pusher only."""
+    config = spec.to_dict()
+    del config["evaluation"], config["sample"]
+    for label in config["labels"]:
+        for key in GATE_KEYS:
+            label.pop(key)
+    return config
 
 
 def code_version(sources=TRAINER_SOURCES):
@@ -193,14 +211,20 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
                     pipeline_name: Optional[str] = None,
                     metadata_connection_config=None,
                     spans: Optional[List[int]] = None,
-                    confidence_intervals: bool = False) -> tfx.dsl.Pipeline:
+                    confidence_intervals: bool = False,
+                    allow_anomalies: bool = False) -> tfx.dsl.Pipeline:
     """The whole pipeline for `spec` reading `data_root`, writing under `paths`.
 
     `spans` (with a span spec in `input_pattern`, see pipeline/spans.py): the spans to train on,
     oldest first. One span: one ExampleGen reading it. Several (a rolling window): one ExampleGen
     per span, with the span in its id so that a span already ingested by an earlier run is a
     cache hit; Transform and Trainer read the union of their outputs, while statistics,
-    validation and evaluation look at the newest span only."""
+    validation and evaluation look at the newest span only.
+
+    ExampleValidator fails the run when the data has anomalies against the curated schema
+    (components/validation.py), unless `allow_anomalies`."""
+    from pipeline.clone import pin_this_clone
+    pin_this_clone()  # Beam workers and other processes the run starts import this clone
     window_gens = []
     if spans and len(spans) > 1:
         if spec.behaviour is not None:
@@ -222,10 +246,13 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
                                           infer_feature_shape=True)
     curate_schema = CurateSchema(schema=schema_gen.outputs["schema"],
-                                 spec_json=json.dumps(spec.to_dict(), sort_keys=True))
+                                 spec_json=json.dumps(spec_without_gates(spec), sort_keys=True),
+                                 code_version=code_version(SCHEMA_SOURCES))
     schema = curate_schema.outputs["curated_schema"]
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema)
+    if not allow_anomalies:  # the data gate: anomalies fail the run here, before Transform
+        example_validator.executor_spec = validation.EXECUTOR_SPEC
     if window_gens:
         from tfx.types import channel_utils
         train_examples = channel_utils.union([g.outputs["examples"] for g in window_gens])
@@ -234,8 +261,10 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
     transform = tfx.components.Transform(
         examples=train_examples, schema=schema,
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"spec": spec.to_dict(), "code_version": code_version(TRANSFORM_SOURCES)},
+        custom_config={"spec": spec_without_gates(spec),
+                       "code_version": code_version(TRANSFORM_SOURCES)},
         disable_statistics=True)
+    transform.add_upstream_node(example_validator)  # nothing is transformed before the gate
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"], schema=schema,
@@ -253,7 +282,8 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=paths.serving_dir)))
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=paths.serving_dir)),
+        custom_executor_spec=atomic_pusher.EXECUTOR_SPEC)  # atomic, collision-free versions
     # Paths without a local store (pipeline.kubeflow.ClusterPaths): the orchestrator's own.
     if metadata_connection_config is None and paths.metadata_path:
         metadata_connection_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(

@@ -210,6 +210,9 @@ def _add_run_args(parser):
                              "BeamDagRunner (each component a step of a Beam pipeline); same "
                              "MLMD store, caching and summary")
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
+    parser.add_argument("--allow-anomalies", action="store_true",
+                        help="train even when ExampleValidator finds data anomalies (default: "
+                             "the run stops there, naming them)")
     parser.add_argument("--confidence-intervals", action="store_true",
                         help="95%% jackknife intervals for every metric and slice in the report "
                              "(the Evaluator then takes several times longer)")
@@ -296,7 +299,8 @@ def run_pipeline(args, data=None):
                                    beam_pipeline_args=combine_beam_args(pipeline_args,
                                                                         args.beam_arg),
                                    spans=span_input.spans if span_input else None,
-                                   confidence_intervals=args.confidence_intervals)
+                                   confidence_intervals=args.confidence_intervals,
+                                   allow_anomalies=getattr(args, "allow_anomalies", False))
         logging.info("Running %s on %s/%s (%.1f MB, beam %s) into %s", pipeline.pipeline_info
                      .pipeline_name, input_base, pattern, size / 2**20, mode, paths.root)
         dag_runner(args.orchestrator).run(pipeline)
