@@ -34,12 +34,14 @@ Id layout produced by Transform (documented safe mappings):
   values, values under `frequency_threshold` or beyond `top_k`), then one id per vocabulary token.
   A missing value is the token "<feature>=" and is learned like any other value when frequent.
 - `hash` features: 0 = padding / missing, 1 + fingerprint(value) mod (hash_buckets - 1) otherwise.
-- dense features: missing -> fill_value; optional log transform sign(x)*log1p(|x|) (so negative
+- dense features: missing, NaN and ±inf -> fill_value, then clipped to ±1e18 (components/
+  transform.py DENSE_LIMIT); optional log transform sign(x)*log1p(|x|) (so negative
   values such as Criteo's I2 stay defined); min-max scaled to [0, 1] with train-time min/max and
   clipped to [0, 1] at serving.
 """
 import copy
 import dataclasses
+import difflib
 import os
 from typing import Dict, List, Optional
 
@@ -281,6 +283,16 @@ def _err(source, field, message):
     return SpecError(f"{source}: {field}: {message}")
 
 
+def _unknown(unknown, allowed):
+    """'unknown keys [...] (did you mean ...?); allowed: [...]' with difflib's closest names."""
+    close = {k: difflib.get_close_matches(str(k), sorted(allowed), n=1, cutoff=0.6)
+             for k in unknown}
+    hints = [f"{c[0]!r}" + (f" for {k!r}" if len(unknown) > 1 else "")
+             for k, c in close.items() if c]
+    hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+    return f"unknown keys {unknown}{hint}; allowed: {sorted(allowed)}"
+
+
 def _as_entry(item, source, section):
     if isinstance(item, str):
         return {"name": item}
@@ -294,8 +306,7 @@ def _build(cls, entry, defaults, source, section):
     merged = {**defaults, **entry}
     unknown = sorted(set(merged) - allowed)
     if unknown:
-        raise _err(source, f"{section}.{entry.get('name')}", f"unknown keys {unknown}; "
-                   f"allowed: {sorted(allowed)}")
+        raise _err(source, f"{section}.{entry.get('name')}", _unknown(unknown, allowed))
     try:
         return cls(**merged)
     except TypeError as e:
@@ -310,7 +321,7 @@ def _parse(raw, source):
              "evaluation", "split", "columns", "behaviour"}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise _err(source, "<top level>", f"unknown keys {unknown}; allowed: {sorted(known)}")
+        raise _err(source, "<top level>", _unknown(unknown, known))
     name = raw.get("name") or os.path.splitext(os.path.basename(source))[0]
     labels = [_build(LabelSpec, _as_entry(x, source, "labels"), {}, source, "labels")
               for x in raw.get("labels") or []]
@@ -486,7 +497,7 @@ def _checked_keys(raw, cls, source, section):
     allowed = {f.name for f in dataclasses.fields(cls)} - {"slices"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
-        raise _err(source, section, f"unknown keys {unknown}; allowed: {sorted(allowed)}")
+        raise _err(source, section, _unknown(unknown, allowed))
     return raw
 
 
@@ -498,7 +509,12 @@ def _validate(spec):
     names += [f.name for f in spec.categorical()]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise _err(src, "features", f"duplicate names {dupes}")
+        raise _err(src, "features", f"duplicate names {dupes}: a name may appear once across "
+                                    f"labels, dense, sparse and multi_value")
+    if spec.sample is not None and (not isinstance(spec.sample, str) or spec.sample in (".", "..")
+                                    or os.path.basename(spec.sample) != spec.sample):
+        raise _err(src, "sample", f"must be a file name in data/samples (no folders), got "
+                                  f"{spec.sample!r}")
     if not spec.dense and not spec.categorical():
         raise _err(src, "features", "declare at least one dense, sparse or multi_value feature")
     by_name = {f.name: f for f in spec.categorical()}
@@ -507,7 +523,8 @@ def _validate(spec):
         if f.encoding not in ENCODINGS:
             raise _err(src, section, f"encoding must be one of {ENCODINGS}, got {f.encoding!r}")
         if f.encoding == "hash" and not (isinstance(f.hash_buckets, int) and f.hash_buckets > 1):
-            raise _err(src, section, "encoding: hash needs hash_buckets > 1")
+            raise _err(src, section, f"encoding: hash needs hash_buckets > 1, got "
+                                     f"{f.hash_buckets!r}")
         if f.frequency_threshold < 1:
             raise _err(src, section, "frequency_threshold must be >= 1")
         if not isinstance(f.embedding_dim, int) or f.embedding_dim < 1:
@@ -542,7 +559,9 @@ def _validate(spec):
     feature_names = set(names) | {label.column for label in spec.labels}
     for s in spec.evaluation.slices:
         if s not in feature_names:
-            raise _err(src, "slices", f"{s!r} is not a declared feature")
+            close = difflib.get_close_matches(str(s), sorted(feature_names), n=1)
+            raise _err(src, "slices", f"{s!r} is not a declared feature"
+                       + (f" (did you mean {close[0]!r}?)" if close else ""))
     if spec.columns is not None:
         if spec.format != "csv":
             raise _err(src, "columns", "only applies to format: csv (a CSV without header line)")

@@ -65,6 +65,19 @@ def _raw_float(inputs, name, fill_value):
     return tf.where(tf.math.is_nan(x), tf.fill(tf.shape(x), float(fill_value)), x)
 
 
+# Dense values are clipped to +-DENSE_LIMIT, so that max - min and the scaling stay finite in
+# float32 (one 3e38 would otherwise make every scaled value 0 or NaN).
+DENSE_LIMIT = 1e18
+
+
+def _finite_dense(x, fill_value):
+    """The documented mapping of odd dense values, the same in training and serving: ±inf ->
+    fill_value, like NaN and a missing value (a value beyond float32's range, e.g. 1e300, reaches
+    Transform as ±inf); finite values clipped to [-DENSE_LIMIT, DENSE_LIMIT]."""
+    x = tf.where(tf.math.is_finite(x), x, tf.fill(tf.shape(x), float(fill_value)))
+    return tf.clip_by_value(x, -DENSE_LIMIT, DENSE_LIMIT)
+
+
 def _values(inputs, feature):
     """The values of a feature as a string RaggedTensor [B, None] (empty values dropped)."""
     raw = _raw_strings(inputs, feature.name)
@@ -101,7 +114,8 @@ def preprocessing_fn(inputs, custom_config):
         outputs[label.name] = tf.expand_dims(y, 1)
 
     if spec.dense:
-        stacked = tf.stack([_raw_float(inputs, f.name, f.fill_value) for f in spec.dense], axis=1)
+        stacked = tf.stack([_finite_dense(_raw_float(inputs, f.name, f.fill_value), f.fill_value)
+                            for f in spec.dense], axis=1)
         log_mask = tf.constant([f.log for f in spec.dense])
         logged = tf.sign(stacked) * tf.math.log1p(tf.abs(stacked))
         stacked = tf.where(log_mask[tf.newaxis, :], logged, stacked)

@@ -60,7 +60,7 @@ def run_with_progress(args, run):
             report = run(args, quiet.print)
         except SystemExit as error:
             if isinstance(error.code, str):  # a clear message about bad input
-                quiet.print(f"Error: {error.code}")
+                quiet.print(f"error: {error.code}")
                 return 2
             raise
         except Exception as error:  # the full traceback goes to the log, not the console
@@ -139,6 +139,31 @@ def main(argv=None):
     if not verbose:
         from absl import logging as absl_logging
         absl_logging.set_verbosity(absl_logging.ERROR)
+    return _reporting_errors(args, verbose)
+
+
+def _reporting_errors(args, verbose):
+    """Runs the subcommand; an error that escapes it is printed as `error: <message>` (the
+    traceback only with --verbose), exit status 2 for bad input (SystemExit with a message, a
+    ValueError such as a SpecError), else 1."""
+    import traceback
+    try:
+        return _dispatch(args)
+    except SystemExit as error:
+        if not isinstance(error.code, str):
+            raise
+        message, status, trace = error.code, 2, traceback.format_exc()
+    except ValueError as error:
+        message, status, trace = str(error), 2, traceback.format_exc()
+    except Exception as error:  # noqa: BLE001 - the CLI's last word on any failure
+        message, status, trace = _short_error(error), 1, traceback.format_exc()
+    if verbose:
+        sys.stderr.write(trace)
+    print(f"error: {message}", file=sys.stderr)
+    return status
+
+
+def _dispatch(args):
     if args.command == "run":
         return locked(args, lambda: run_with_progress(args, _run))
     if args.command == "retrain":
@@ -187,10 +212,10 @@ def locked(args, command):
         with root_lock(_default_root(args)):
             return command()
     except RootLocked as error:
-        print(f"Error: {error.code}", file=sys.stderr)
+        print(f"error: {error.code}", file=sys.stderr)
         return 3
     except RootUnusable as error:
-        print(f"Error: {error.code}", file=sys.stderr)
+        print(f"error: {error.code}", file=sys.stderr)
         return 2
 
 
@@ -204,16 +229,16 @@ def run_quietly(log_path, command):
         command(person)
     except SystemExit as error:
         if isinstance(error.code, str):
-            person.write(f"Error: {error.code}\n")
+            person.write(f"error: {error.code}\n")
             return 2
         raise
     except ValueError as error:
         logging.exception("failed")
-        person.write(f"Error: {error}\n")
+        person.write(f"error: {error}\n")
         return 2
     except Exception as error:
         logging.exception("failed")
-        person.write(f"FAILED: {_short_error(error)}\nFull log: {log_path}\n")
+        person.write(f"error: {_short_error(error)}\nFull log: {log_path}\n")
         return 1
     return 0
 

@@ -91,10 +91,23 @@ def _open_text(path):
     return open(path, newline="")
 
 
+def _records(reader, path):
+    """The reader's records; a quoting error becomes an InputError naming the row it began on."""
+    while True:
+        row = reader.line_num + 1
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise InputError(f"{path} row {row}: unbalanced quotes or a stray quote ({e}); fix "
+                             f"the quoting") from None
+
+
 def read_batches(path: str, encoder: RowEncoder, batch_size: int) -> Iterator[List[bytes]]:
     """Serialized examples in batches of `batch_size`; row numbers count the header as row 1."""
     with _open_text(path) as f:
-        reader = csv.reader(f)
+        reader = _records(csv.reader(f, strict=True), path)
         header = next(reader, None)
         if header is None:
             raise InputError(f"{path}: empty file (a header row is required)")

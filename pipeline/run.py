@@ -254,13 +254,16 @@ def default_data(spec):
 
 
 def run_pipeline(args, data=None):
-    from components.dataset_spec import load_spec
+    from components.dataset_spec import SpecError, load_spec
     from components.model_builder import parse_model_args
     from pipeline.pipeline import (RunPaths, TrainingConfig, beam_args, combine_beam_args,
                                    create_pipeline)
     from pipeline.report import read_run
 
-    spec = load_spec(args.dataset)
+    try:
+        spec = load_spec(args.dataset)
+    except SpecError as error:
+        raise SystemExit(str(error)) from None
     data = data or args.data or default_data(spec)
     from pipeline.spans import find_span_input
     span_input = find_span_input(data, getattr(args, "window", None),
@@ -271,6 +274,14 @@ def run_pipeline(args, data=None):
     else:  # a span spec in the pattern: ExampleGen reads the selected spans only
         input_base, pattern = span_input.input_base, span_input.pattern
         files = [f for s in span_input.spans for f in span_input.files(s)]
+    # Bad input and a model that cannot be built stop here, before any component runs.
+    from pipeline.input_check import check_input, check_model
+    try:
+        check_input(spec, {data: files} if span_input is None else
+                    {f"{data} span {s}": span_input.files(s) for s in span_input.spans})
+        check_model(spec, args.model, parse_model_args(args.model_arg))
+    except ValueError as error:  # InputCheckError, or a --model-arg without '='
+        raise SystemExit(str(error)) from None
     size = sum(os.path.getsize(p) for p in files)
     mode = args.beam_mode
     if mode == "auto":
@@ -289,9 +300,6 @@ def run_pipeline(args, data=None):
                               epochs=schedule.epochs, strategy=args.strategy,
                               jit_compile=args.jit_compile,
                               warm_start=getattr(args, "warm_start_config", None))
-    # Fail before any component runs if the model or its arguments are wrong.
-    from ctr_models.models import get_model_fn
-    get_model_fn(training.model)
     with _beam_services(mode, paths) as services:
         pipeline_args = services.pipeline_args() if services else beam_args(mode)
         pipeline = create_pipeline(spec, input_base, paths, training, input_pattern=pattern,

@@ -121,5 +121,5 @@ def test_cli_reports_bad_input_in_one_line(e2e_run, raw_rows, tmp_path):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        f"Error: {short} row 2: {len(header) - 3} fields, the header has {len(header)}")
+        f"error: {short} row 2: {len(header) - 3} fields, the header has {len(header)}")
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 2
