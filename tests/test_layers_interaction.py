@@ -83,7 +83,7 @@ def test_crossnetmix_one_layer():
     layer(tf.constant(x0))
     randomize_weights(layer)
     U, V, C = (layer.U_list[0].numpy(), layer.V_list[0].numpy(), layer.C_list[0].numpy())
-    G, bias = layer.gating[0].numpy(), layer.bias[0].numpy()
+    G, bias = layer.gating.numpy(), layer.bias[0].numpy()
     expected = np.zeros((B, d), "float32")
     for b in range(B):
         logits = x0[b] @ G

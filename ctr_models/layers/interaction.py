@@ -217,8 +217,9 @@ class CrossNetMix(keras.layers.Layer):
     """Cross network of DCN-Mix: each layer mixes `num_experts` low-rank cross experts.
 
     Expert e of layer l: E_e(x_l) = x_0 * (U_e tanh(C_e tanh(V_e^T x_l)) + b_l);
-    gates g = softmax_e(x_l . G_{l,e}); x_{l+1} = sum_e g_e E_e(x_l) + x_l.
-    U_e, V_e: [d, low_rank]; C_e: [low_rank, low_rank]. Input: [B, d]. Output: [B, d].
+    gates g = softmax_e(x_l . G_e); x_{l+1} = sum_e g_e E_e(x_l) + x_l.
+    U_e, V_e: [d, low_rank]; C_e: [low_rank, low_rank] per layer; the gates G: [d, num_experts]
+    are shared by all layers (the paper's G_i(x_l), as DeepCTR). Input: [B, d]. Output: [B, d].
     """
 
     def __init__(self, low_rank=32, num_experts=4, layer_num=2, l2_reg=0, seed=1024, **kwargs):
@@ -247,10 +248,9 @@ class CrossNetMix(keras.layers.Layer):
         self.U_list = [weight("U_list", i, (e, dim, r), 0) for i in range(self.layer_num)]
         self.V_list = [weight("V_list", i, (e, dim, r), 1) for i in range(self.layer_num)]
         self.C_list = [weight("C_list", i, (e, r, r), 2) for i in range(self.layer_num)]
-        self.gating = [self.add_weight(name=f"gating{i}", shape=(dim, e),
-                                       initializer=keras.initializers.GlorotUniform(
-                                           seed=self.seed + 4 * i + 3))
-                       for i in range(self.layer_num)]
+        self.gating = self.add_weight(name="gating", shape=(dim, e),
+                                      initializer=keras.initializers.GlorotUniform(
+                                          seed=self.seed + 3))
         self.bias = [self.add_weight(name=f"bias{i}", shape=(dim,),
                                      initializer=keras.initializers.Zeros())
                      for i in range(self.layer_num)]
@@ -258,12 +258,11 @@ class CrossNetMix(keras.layers.Layer):
 
     def call(self, inputs):
         x0 = x = inputs
-        for U, V, C, gating, bias in zip(self.U_list, self.V_list, self.C_list, self.gating,
-                                         self.bias):
+        for U, V, C, bias in zip(self.U_list, self.V_list, self.C_list, self.bias):
             low = tf.tanh(tf.einsum("bd,edr->ber", x, V))
             low = tf.tanh(tf.einsum("esr,ber->bes", C, low))
             experts = tf.expand_dims(x0, 1) * (tf.einsum("edr,ber->bed", U, low) + bias)
-            gates = tf.nn.softmax(tf.matmul(x, gating), axis=-1)  # [B, E]
+            gates = tf.nn.softmax(tf.matmul(x, self.gating), axis=-1)  # [B, E]
             x = tf.einsum("be,bed->bd", gates, experts) + x
         return x
 

@@ -37,9 +37,13 @@ def logit_dense(x, seed=1024, name=None):
 
 def dnn_logit(dnn_input, hidden_units, activation="relu", l2_reg=0, dropout_rate=0,
               use_bn=False, seed=1024):
-    """DNN tower followed by a bias-free 1-unit projection: [B, n] -> [B, 1]."""
-    hidden = DNN(hidden_units, activation, l2_reg, dropout_rate, use_bn, seed=seed)(dnn_input)
-    return logit_dense(hidden, seed)
+    """DNN tower followed by a bias-free 1-unit projection: [B, n] -> [B, 1]. Empty
+    `hidden_units` means no hidden layer, not no deep part: the projection then reads the DNN
+    input directly (as DeepCTR's identity DNN + Dense(1) does)."""
+    if hidden_units:
+        dnn_input = DNN(hidden_units, activation, l2_reg, dropout_rate, use_bn,
+                        seed=seed)(dnn_input)
+    return logit_dense(dnn_input, seed)
 
 
 def output_model(features, logit, task, name):
@@ -78,9 +82,12 @@ def as_group_tuple(group):
 
 def grouped_interaction_model(name, linear_feature_columns, dnn_feature_columns, fm_group,
                               interaction, dnn_hidden_units, l2_reg_linear, l2_reg_embedding,
-                              l2_reg_dnn, seed, dnn_dropout, dnn_activation, dnn_use_bn, task):
+                              l2_reg_dnn, seed, dnn_dropout, dnn_activation, dnn_use_bn, task,
+                              deep_without_hidden=True):
     """The DeepFM family: linear logit + `interaction(embeddings)` ([B, F, k] -> [B, 1]) within
-    each group named in `fm_group` + an optional DNN over every group.
+    each group named in `fm_group` + a DNN logit over every group. With an empty
+    `dnn_hidden_units` the deep logit is Dense(1) over the DNN input when `deep_without_hidden`
+    (DeepCTR's DeepFM), else it is left out (DeepCTR's FwFM).
 
         inputs ─┬─ linear logit ──────────────────────────┐
                 ├─ embeddings ─┬─ interaction per group ──┤─ + ─ PredictionLayer
@@ -100,7 +107,7 @@ def grouped_interaction_model(name, linear_feature_columns, dnn_feature_columns,
     logits = [linear_logit]
     logits += [interaction(concat_func(embeddings, axis=1))
                for group, embeddings in group_embeddings.items() if group in fm_group]
-    if dnn_hidden_units:
+    if dnn_hidden_units or deep_without_hidden:
         all_embeddings = [e for group in group_embeddings.values() for e in group]
         logits.append(dnn_logit(combined_dnn_input(all_embeddings, dense_values),
                                 dnn_hidden_units, dnn_activation, l2_reg_dnn, dnn_dropout,

@@ -29,15 +29,12 @@ def CCPM(linear_feature_columns, dnn_feature_columns, conv_kernel_width=(6, 5),
          l2_reg_embedding=1e-5, l2_reg_dnn=0, dnn_dropout=0, seed=1024, task="binary"):
     """CCPM. `conv_kernel_width` and `conv_filters` give the height and filter count of each
     conv layer (equal lengths). Needs equal embedding dims, no DenseFeat in
-    `dnn_feature_columns` (put dense features in `linear_feature_columns`) and a non-empty
-    `dnn_hidden_units`."""
+    `dnn_feature_columns` (put dense features in `linear_feature_columns`). An empty
+    `dnn_hidden_units` projects the pooled maps straight to the logit (as DeepCTR)."""
     check_task(task, "CCPM")
     if len(conv_kernel_width) != len(conv_filters):
         raise ValueError(f"CCPM needs conv_kernel_width and conv_filters of equal length, got "
                          f"{conv_kernel_width!r} and {conv_filters!r}")
-    if not dnn_hidden_units:
-        raise ValueError(f"CCPM needs at least one hidden layer in dnn_hidden_units, got "
-                         f"{dnn_hidden_units!r}")
     dense = [fc.name for fc in dnn_feature_columns if isinstance(fc, DenseFeat)]
     if dense:
         raise ValueError(f"CCPM does not take DenseFeat in dnn_feature_columns, got {dense}")

@@ -14,7 +14,8 @@ def DeepFM(linear_feature_columns, dnn_feature_columns, fm_group=(DEFAULT_GROUP_
            l2_reg_dnn=0, seed=1024, dnn_dropout=0, dnn_activation="relu", dnn_use_bn=False,
            task="binary"):
     """DeepFM. FM runs within each group named in `fm_group` (a group name, matched exactly, or
-    a list of names); the DNN sees every group. An empty `dnn_hidden_units` gives FM + linear."""
+    a list of names); the DNN sees every group. An empty `dnn_hidden_units` keeps the deep
+    logit as Dense(1) over the embeddings and dense values (as DeepCTR does)."""
     return grouped_interaction_model(
         "DeepFM", linear_feature_columns, dnn_feature_columns, fm_group, lambda x: FM()(x),
         dnn_hidden_units, l2_reg_linear, l2_reg_embedding, l2_reg_dnn, seed, dnn_dropout,

@@ -20,9 +20,9 @@ def FwFM(linear_feature_columns, dnn_feature_columns, fm_group=(DEFAULT_GROUP_NA
          dnn_activation="relu", dnn_use_bn=False, task="binary"):
     """FwFM. The field-weighted FM runs within each group named in `fm_group` (a group name,
     matched exactly, or a list of names); the DNN sees every group. An empty
-    `dnn_hidden_units` gives FwFM + linear only."""
+    `dnn_hidden_units` gives FwFM + linear only (as DeepCTR's FwFM, unlike its DeepFM)."""
     return grouped_interaction_model(
         "FwFM", linear_feature_columns, dnn_feature_columns, fm_group,
         lambda x: FwFMLayer(int(x.shape[1]), l2_reg_field_strength)(x), dnn_hidden_units,
         l2_reg_linear, l2_reg_embedding, l2_reg_dnn, seed, dnn_dropout, dnn_activation,
-        dnn_use_bn, task)
+        dnn_use_bn, task, deep_without_hidden=False)

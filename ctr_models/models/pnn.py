@@ -21,14 +21,11 @@ def PNN(dnn_feature_columns, dnn_hidden_units=(256, 128, 64), l2_reg_embedding=1
     """PNN (IPNN with use_inner, OPNN with use_outter, PNN* with both). Only the enabled
     products are built, so equal embedding dims and at least 2 sparse fields are required only
     when one is enabled. `kernel_type` ('mat', 'vec' or 'num') shapes the outer-product kernel.
-    `dnn_hidden_units` must not be empty."""
+    An empty `dnn_hidden_units` projects the DNN input straight to the logit (as DeepCTR)."""
     check_task(task, "PNN")
     if kernel_type not in OutterProductLayer.KERNEL_TYPES:
         raise ValueError(f"PNN kernel_type must be one of {OutterProductLayer.KERNEL_TYPES}, "
                          f"got {kernel_type!r}")
-    if not dnn_hidden_units:
-        raise ValueError(f"PNN needs at least one hidden layer in dnn_hidden_units, got "
-                         f"{dnn_hidden_units!r}")
     if use_inner or use_outter:
         fields = [fc.name for fc in sparse_columns(dnn_feature_columns)]
         if len(fields) < 2:

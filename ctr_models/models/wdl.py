@@ -11,15 +11,14 @@ from .base import add_func, build_features, check_task, dnn_logit, output_model
 def WDL(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128, 64),
         l2_reg_linear=1e-5, l2_reg_embedding=1e-5, l2_reg_dnn=0, seed=1024, dnn_dropout=0,
         dnn_activation="relu", task="binary"):
-    """Wide & Deep. An empty `dnn_hidden_units` leaves the wide (linear) part only."""
+    """Wide & Deep. An empty `dnn_hidden_units` makes the deep part Dense(1) over the
+    embeddings and dense values (as DeepCTR does)."""
     check_task(task, "WDL")
     features = build_features(linear_feature_columns, dnn_feature_columns)
-    logits = [get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                               l2_reg=l2_reg_linear)]
-    if dnn_hidden_units:
-        sparse_embeddings, dense_values = input_from_feature_columns(
-            features, dnn_feature_columns, l2_reg_embedding, seed)
-        logits.append(dnn_logit(combined_dnn_input(sparse_embeddings, dense_values),
-                                dnn_hidden_units, dnn_activation, l2_reg_dnn, dnn_dropout,
-                                False, seed))
-    return output_model(features, add_func(logits), task, "WDL")
+    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
+                                    l2_reg=l2_reg_linear)
+    sparse_embeddings, dense_values = input_from_feature_columns(
+        features, dnn_feature_columns, l2_reg_embedding, seed)
+    deep_logit = dnn_logit(combined_dnn_input(sparse_embeddings, dense_values), dnn_hidden_units,
+                           dnn_activation, l2_reg_dnn, dnn_dropout, False, seed)
+    return output_model(features, add_func([linear_logit, deep_logit]), task, "WDL")

@@ -17,10 +17,9 @@ def xDeepFM(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 
             l2_reg_linear=1e-5, l2_reg_embedding=1e-5, l2_reg_dnn=0, l2_reg_cin=0, seed=1024,
             dnn_dropout=0, dnn_activation="relu", dnn_use_bn=False, task="binary"):
     """xDeepFM. An empty `cin_layer_size` drops the CIN (and with it the equal-dims
-    requirement); an empty `dnn_hidden_units` drops the DNN; at least one must remain."""
+    requirement); an empty `dnn_hidden_units` makes the deep part Dense(1) over the
+    embeddings and dense values (as DeepCTR does)."""
     check_task(task, "xDeepFM")
-    if not cin_layer_size and not dnn_hidden_units:
-        raise ValueError("xDeepFM needs a non-empty cin_layer_size or dnn_hidden_units")
     cin = None
     if cin_layer_size:
         cin = CIN(cin_layer_size, cin_activation, cin_split_half, l2_reg_cin, seed)
@@ -35,8 +34,7 @@ def xDeepFM(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 
         features, dnn_feature_columns, l2_reg_embedding, seed)
     if cin is not None:
         logits.append(logit_dense(cin(concat_func(sparse_embeddings, axis=1)), seed))
-    if dnn_hidden_units:
-        logits.append(dnn_logit(combined_dnn_input(sparse_embeddings, dense_values),
-                                dnn_hidden_units, dnn_activation, l2_reg_dnn, dnn_dropout,
-                                dnn_use_bn, seed))
+    logits.append(dnn_logit(combined_dnn_input(sparse_embeddings, dense_values),
+                            dnn_hidden_units, dnn_activation, l2_reg_dnn, dnn_dropout,
+                            dnn_use_bn, seed))
     return output_model(features, add_func(logits), task, "xDeepFM")

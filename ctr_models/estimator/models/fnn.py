@@ -11,6 +11,6 @@ def FNNEstimator(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(
                  linear_optimizer='Ftrl', dnn_optimizer='Adagrad', training_chief_hooks=None):
     """FNN trained through the Estimator interface (train / evaluate / predict /
     export_saved_model) on tf.feature_column columns; the model arguments are FNN's.
-    As in DeepCTR 0.9.4, FNN has no linear logit: `linear_feature_columns` only become inputs.
+    As in DeepCTR 0.9.4, FNN adds a linear logit over `linear_feature_columns`.
     Returns a KerasEstimator."""
     return estimator_from_args(FNN, locals())
