@@ -1,6 +1,6 @@
 """Parity with DeepCTR 0.9.4, model by model.
 
-For each CTR model and its main options, the DeepCTR model and ours are built from the same
+For each CTR model, multi-task model and DIN, with their main options, the DeepCTR model and ours are built from the same
 feature columns; DeepCTR's weights are set to random values and copied into ours
 (`copy_deepctr_weights`), and both must predict the same on random inputs (to 1e-5).
 Deliberate differences (listed in the models' docstrings and README) have their own tests.
@@ -14,10 +14,13 @@ How weights are copied (one helper for every model):
   VarLenSparseFeat); ours keeps the tables of one dim in one FusedEmbedding variable, rows
   stacked in `table_names` order. `DEEPCTR_PREFIX` maps our layer prefix to DeepCTR's (our
   multi-unit linear tables, MLR's, take one DeepCTR table per unit as columns).
-- Every other weight: layers are paired by class; within a class, weights by role (the weight
-  name without indices), each of ours taking DeepCTR's next unused weight of that role whose
-  shape fits -- equal, reshaped (same size), or n of them stacked (our [n, ...] tensor of
-  DeepCTR's n per-pair matrices) or concatenated on the last axis (our multi-unit kernels).
+- Every other weight: layers are paired by class (our composite ExpertGate by its sublayers);
+  within a class, weights by role (the weight name without indices), each of ours taking
+  DeepCTR's next unused weight of that role -- from the layer named like ours first (PLE's
+  experts and gates) -- whose shape fits: equal, reshaped (same size), or n of them stacked
+  (our [n, ...] tensor of DeepCTR's n per-pair matrices) or concatenated on the last axis (our
+  multi-unit kernels). The cases give layers of one class distinct widths where their order
+  differs between the two models (xDeepFM's CIN and DNN logits, MMOE's experts and gates).
 Every weight on both sides must be used, so a layer one side lacks fails the copy.
 """
 import re
@@ -65,6 +68,14 @@ def columns(sparse=4, varlen=1, dense=1, groups=None, dim=DIM):
     return cols + [DenseFeat(f"d{i}", 2) for i in range(dense)]
 
 
+def din_columns(length_name="seq_length"):
+    """DIN's columns: candidates item/cate, their histories hist_* sharing the tables."""
+    return [SparseFeat("user", 5, DIM), SparseFeat("item", 7, DIM), SparseFeat("cate", 4, DIM)] + [
+        VarLenSparseFeat(SparseFeat(f"hist_{name}", size, DIM, embedding_name=name), 4,
+                         length_name=length_name) for name, size in (("item", 7), ("cate", 4))
+    ] + [DenseFeat("d0", 2)]
+
+
 def to_deepctr(fc):
     """The same column as DeepCTR's namedtuple (DeepCTR's default initializer)."""
     if isinstance(fc, VarLenSparseFeat):
@@ -82,7 +93,9 @@ def random_inputs(cols, seed=0):
     for fc in cols:
         if isinstance(fc, VarLenSparseFeat):
             ids = rng.randint(1, fc.vocabulary_size, (BATCH, fc.maxlen))
-            lengths = rng.randint(1, fc.maxlen + 1, (BATCH, 1))
+            lengths = x.get(fc.length_name, rng.randint(1, fc.maxlen + 1, (BATCH, 1)))
+            if fc.length_name:  # columns sharing a length input share the lengths
+                x[fc.length_name] = lengths.astype("int32")
             x[fc.name] = np.where(np.arange(fc.maxlen) < lengths, ids, 0).astype("int32")
         elif isinstance(fc, SparseFeat):
             x[fc.name] = rng.randint(0, fc.vocabulary_size, (BATCH, 1)).astype("int32")
@@ -212,7 +225,7 @@ def copy_deepctr_weights(deepctr_model, our_model, cols):
 def build_pair(name, cols, linear_cols=None, **kwargs):
     """(DeepCTR model, our model) from the same columns; MLR and PNN take their own arguments."""
     linear_cols = cols if linear_cols is None else linear_cols
-    if name in ("PNN",) + MULTITASK:
+    if name in ("PNN", "DIN") + MULTITASK:
         args = (cols,)
     elif name == "MLR":
         args = (linear_cols,)
@@ -314,6 +327,12 @@ CASES = {
                   gate_dnn_hidden_units=(4,)),
              dict(num_experts=2, expert_dnn_hidden_units=(6,), tower_dnn_hidden_units=(),
                   gate_dnn_hidden_units=())],
+    "DIN": [dict(cols=din_columns(), history_feature_list=["item", "cate"],
+                 dnn_hidden_units=HIDDEN, att_hidden_size=(4, 3)),
+            dict(cols=din_columns(None), history_feature_list=["item"], dnn_hidden_units=(),
+                 att_hidden_size=(4,), att_activation="sigmoid", att_weight_normalization=True),
+            dict(cols=din_columns(), history_feature_list=["item", "cate"],
+                 dnn_hidden_units=HIDDEN, dnn_use_bn=True, att_hidden_size=(4, 3))],
     "PLE": [dict(shared_expert_num=2, specific_expert_num=1, num_levels=2,
                  expert_dnn_hidden_units=(6,), tower_dnn_hidden_units=(5,),
                  gate_dnn_hidden_units=(4,)),
@@ -340,9 +359,9 @@ def test_same_predictions_as_deepctr(name, options):
                   **options)
 
 
-def test_every_ctr_and_multitask_model_is_compared():
+def test_every_ctr_and_multitask_model_and_din_are_compared():
     compared = {n for n in ours.MODEL_NAMES if not ours._REGISTRY[n].startswith("sequence.")}
-    assert compared == set(CASES)
+    assert compared | {"DIN"} == set(CASES)
     assert len(compared) == 21 + len(MULTITASK)
 
 

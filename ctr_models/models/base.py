@@ -5,7 +5,7 @@ from ..feature_column import DEFAULT_GROUP_NAME, SparseFeat, VarLenSparseFeat, b
 from ..layers.core import DNN, TASKS, PredictionLayer
 
 __all__ = ["build_features", "add_func", "dnn_logit", "output_model", "check_task",
-           "grouped_interaction_model", "cross_deep_model",
+           "grouped_interaction_model", "cross_deep_model", "linear_deep_model",
            "check_equal_dims", "as_group_tuple", "sparse_columns", "logit_dense",
            "check_multitask", "embedded_dnn_input", "tower_logits", "multitask_output_model"]
 
@@ -113,6 +113,27 @@ def grouped_interaction_model(name, linear_feature_columns, dnn_feature_columns,
                                 dnn_hidden_units, dnn_activation, l2_reg_dnn, dnn_dropout,
                                 dnn_use_bn, seed))
     return output_model(features, add_func(logits), task, name)
+
+
+def linear_deep_model(name, linear_feature_columns, dnn_feature_columns, dnn_hidden_units,
+                      l2_reg_linear, l2_reg_embedding, l2_reg_dnn, seed, dnn_dropout,
+                      dnn_activation, task):
+    """Wide & Deep (and DeepCTR 0.9.4's FNN): linear logit + DNN logit over the embeddings.
+
+        inputs ─┬─ linear logit ─────────────────────────┐
+                └─ embeddings + dense ─ DNN ─ Dense(1) ──┴─ + ─ PredictionLayer
+    """
+    from ..inputs import get_linear_logit, input_from_feature_columns
+    from ..layers.utils import combined_dnn_input
+    check_task(task, name)
+    features = build_features(linear_feature_columns, dnn_feature_columns)
+    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
+                                    l2_reg=l2_reg_linear)
+    sparse_embeddings, dense_values = input_from_feature_columns(
+        features, dnn_feature_columns, l2_reg_embedding, seed)
+    deep_logit = dnn_logit(combined_dnn_input(sparse_embeddings, dense_values), dnn_hidden_units,
+                           dnn_activation, l2_reg_dnn, dnn_dropout, False, seed)
+    return output_model(features, add_func([linear_logit, deep_logit]), task, name)
 
 
 def cross_deep_model(name, linear_feature_columns, dnn_feature_columns, cross_layer,

@@ -33,7 +33,8 @@ def EDCN(linear_feature_columns, dnn_feature_columns, cross_num=2,
     no dnn_hidden_units). `bridge_type` is 'pointwise_addition', 'hadamard_product',
     'concatenation' or 'attention_pooling'; `tau` (> 0) is the regulation temperature and
     survives save/load. Needs sparse fields of one embedding_dim and no DenseFeat in
-    `dnn_feature_columns` (put dense features in `linear_feature_columns`)."""
+    `dnn_feature_columns` (put dense features in `linear_feature_columns`, which may hold
+    columns absent from `dnn_feature_columns`; DeepCTR raised KeyError for those)."""
     check_task(task, "EDCN")
     if not isinstance(cross_num, int) or cross_num < 1:
         raise ValueError(f"EDCN needs cross_num >= 1, got {cross_num!r}")

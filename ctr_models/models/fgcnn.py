@@ -30,7 +30,8 @@ def FGCNN(linear_feature_columns, dnn_feature_columns, conv_kernel_width=(7, 7, 
     """FGCNN. The four conv lists give one entry per CNN stage and must have equal length;
     each stage's max-pooling divides the field count by its pooling_width (floor), which must
     stay >= 1 (the defaults need 16 sparse fields). Empty conv lists drop the feature
-    generation. DenseFeats join the DNN input (DeepCTR dropped them). An empty
+    generation. DenseFeats join the DNN input (DeepCTR dropped them). `linear_feature_columns`
+    may hold columns absent from `dnn_feature_columns` (DeepCTR raised KeyError). An empty
     `dnn_hidden_units` projects the DNN input straight to the logit."""
     check_task(task, "FGCNN")
     if not len(conv_kernel_width) == len(conv_filters) == len(new_maps) == len(pooling_width):

@@ -7,9 +7,7 @@ field embeddings.
 The paper initialises the embeddings from a pre-trained FM; here (as in DeepCTR) they are
 trained end to end -- pass `embeddings_initializer` in the SparseFeats to start from FM vectors.
 """
-from ..inputs import get_linear_logit, input_from_feature_columns
-from ..layers.utils import combined_dnn_input
-from .base import add_func, build_features, check_task, dnn_logit, output_model
+from .base import linear_deep_model
 
 
 def FNN(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128, 64),
@@ -17,14 +15,8 @@ def FNN(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128,
         dnn_activation="relu", task="binary"):
     """FNN. As in the DeepCTR 0.9.4 release, a linear logit over `linear_feature_columns` is
     added (the paper has none and DeepCTR's master dropped it after 0.9.4; pass
-    `linear_feature_columns=[]` for that model). An empty
+    `linear_feature_columns=[]` for that model), so it computes what WDL does. An empty
     `dnn_hidden_units` makes the deep part Dense(1) over the embeddings and dense values."""
-    check_task(task, "FNN")
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                                    l2_reg=l2_reg_linear)
-    sparse_embeddings, dense_values = input_from_feature_columns(
-        features, dnn_feature_columns, l2_reg_embedding, seed)
-    deep_logit = dnn_logit(combined_dnn_input(sparse_embeddings, dense_values), dnn_hidden_units,
-                           dnn_activation, l2_reg_dnn, dnn_dropout, False, seed)
-    return output_model(features, add_func([linear_logit, deep_logit]), task, "FNN")
+    return linear_deep_model("FNN", linear_feature_columns, dnn_feature_columns,
+                             dnn_hidden_units, l2_reg_linear, l2_reg_embedding, l2_reg_dnn, seed,
+                             dnn_dropout, dnn_activation, task)

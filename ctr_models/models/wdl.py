@@ -3,9 +3,7 @@
     sparse/dense inputs ─┬─ linear logit (wide) ─────────────────┐
                          └─ embeddings + dense ─ DNN ─ Dense(1) ─┴─ + ─ PredictionLayer
 """
-from ..inputs import get_linear_logit, input_from_feature_columns
-from ..layers.utils import combined_dnn_input
-from .base import add_func, build_features, check_task, dnn_logit, output_model
+from .base import linear_deep_model
 
 
 def WDL(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128, 64),
@@ -13,12 +11,6 @@ def WDL(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128,
         dnn_activation="relu", task="binary"):
     """Wide & Deep. An empty `dnn_hidden_units` makes the deep part Dense(1) over the
     embeddings and dense values (as DeepCTR does)."""
-    check_task(task, "WDL")
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                                    l2_reg=l2_reg_linear)
-    sparse_embeddings, dense_values = input_from_feature_columns(
-        features, dnn_feature_columns, l2_reg_embedding, seed)
-    deep_logit = dnn_logit(combined_dnn_input(sparse_embeddings, dense_values), dnn_hidden_units,
-                           dnn_activation, l2_reg_dnn, dnn_dropout, False, seed)
-    return output_model(features, add_func([linear_logit, deep_logit]), task, "WDL")
+    return linear_deep_model("WDL", linear_feature_columns, dnn_feature_columns,
+                             dnn_hidden_units, l2_reg_linear, l2_reg_embedding, l2_reg_dnn, seed,
+                             dnn_dropout, dnn_activation, task)
