@@ -11,7 +11,7 @@ from ..inputs import get_linear_logit, input_from_feature_columns
 from ..layers.interaction import BiInteractionPooling
 from ..layers.utils import combined_dnn_input, concat_func
 from .base import (add_func, build_features, check_equal_dims, check_task, dnn_logit,
-                   logit_dense, output_model, sparse_columns)
+                   output_model, sparse_columns)
 
 
 def NFM(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128, 64),
@@ -33,7 +33,6 @@ def NFM(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128,
     if bi_dropout:
         bi_out = keras.layers.Dropout(bi_dropout, seed=seed)(bi_out)
     dnn_input = combined_dnn_input([bi_out], dense_values)
-    deep_logit = (dnn_logit(dnn_input, dnn_hidden_units, dnn_activation, l2_reg_dnn,
-                            dnn_dropout, False, seed)
-                  if dnn_hidden_units else logit_dense(dnn_input, seed))
+    deep_logit = dnn_logit(dnn_input, dnn_hidden_units, dnn_activation, l2_reg_dnn, dnn_dropout,
+                           False, seed)
     return output_model(features, add_func([linear_logit, deep_logit]), task, "NFM")
