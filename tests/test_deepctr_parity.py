@@ -153,32 +153,30 @@ def _role(layer, weight):
 
 
 def _name_key(layer):
-    """Words of a layer's own name (None for Keras' automatic names such as dense_3):
-    DeepCTR's level_0_task_ctr_expert_specific_0 and our level_0_ctr_expert_0 agree."""
-    if re.fullmatch(r"[a-z_]+?(_\d+)?", layer.name) and layer.name.split("_")[0] in (
-            "dense", "dnn", "linear", "batch", "conv", "prediction"):
-        return None
-    return tuple(sorted(w for w in layer.name.split("_") if w not in ("task", "specific",
-                                                                      "softmax")))
+    """The words of a layer's name: DeepCTR's level_0_task_ctr_expert_specific_0 and our
+    level_0_ctr_expert_0 agree. (Automatic names such as dense_3 never agree: Keras numbers
+    them across both models of a session.)"""
+    return tuple(sorted(w for w in layer.name.split("_")
+                        if w not in ("task", "specific", "softmax")))
 
 
-def _take(sources, shape, what, name_key=None):
+def _take(sources, shape, what, name_key):
     """Our weight of `shape` from the unused DeepCTR weights `sources` ([array, used, name,
     layer name key] lists), those of a layer named like ours first."""
-    free = sorted((s for s in sources if not s[1]), key=lambda s: name_key is None
-                  or s[3] != name_key)
-    size = int(np.prod(shape))
-    for candidates, build in (
-            ([s for s in free if s[0].shape == shape][:1], lambda a: a[0]),
-            ([s for s in free if s[0].size == size][:1], lambda a: a[0].reshape(shape)),
-            ([s for s in free if s[0].shape == shape[1:]][:shape[0]], np.stack),
-            ([s for s in free if s[0].shape == shape[:-1] + (1,)][:shape[-1]],
-             lambda a: np.concatenate(a, -1))):
-        if candidates and (len(candidates) == 1 and build is not np.stack
-                           or len(candidates) == (shape[0] if build is np.stack else shape[-1])):
-            for s in candidates:
+    free = sorted((s for s in sources if not s[1]), key=lambda s: s[3] != name_key)
+    ways = [  # (which sources fit, how many are needed, how they make our weight)
+        (lambda a: a.shape == shape, 1, lambda parts: parts[0]),
+        (lambda a: a.size == int(np.prod(shape)), 1, lambda parts: parts[0].reshape(shape))]
+    if shape:
+        ways += [(lambda a: a.shape == shape[1:], shape[0], np.stack),
+                 (lambda a: a.shape == shape[:-1] + (1,), shape[-1],
+                  lambda parts: np.concatenate(parts, -1))]
+    for fits, count, build in ways:
+        chosen = [s for s in free if fits(s[0])][:count]
+        if len(chosen) == count:
+            for s in chosen:
                 s[1] = True
-            return build([s[0] for s in candidates])
+            return build([s[0] for s in chosen])
     raise AssertionError(f"no DeepCTR weight fits our {what} {shape}; unused: "
                          f"{[s[0].shape for s in free]}")
 
@@ -188,7 +186,7 @@ def copy_deepctr_weights(deepctr_model, our_model, cols):
     of DeepCTR weights left unused (none when the models compute the same thing)."""
     tables = _deepctr_tables(deepctr_model, cols)
     used_tables = set()
-    sources = defaultdict(list)  # (class, role) -> [[array, used, name]]
+    sources = defaultdict(list)  # (class, role) -> [[array, used, name, layer name key]]
     for layer in deepctr_model.layers:
         if type(layer).__name__ == "Embedding":
             continue
