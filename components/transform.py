@@ -124,23 +124,39 @@ def preprocessing_fn(inputs, custom_config):
             outputs[f.name] = scaled[:, i:i + 1]
 
     for group, members in spec.vocab_groups().items():
-        tokens = {f.name: _tokens(inputs, f, spec) for f in members}
+        # Single-valued members are looked up together as one [B, n] matrix: one lookup table
+        # instead of one per feature keeps the graph that Transform traces and saves, and that
+        # the exported model serves, small (tracing it was most of Transform's time).
+        single = [f for f in members if not isinstance(f, MultiValueSpec)]
+        multi = [f for f in members if isinstance(f, MultiValueSpec)]
+        single_tokens = _single_tokens(inputs, single, spec) if single else None
+        tokens = {f.name: _tokens(inputs, f, spec) for f in multi}
+        all_tokens = ([tf.RaggedTensor.from_tensor(single_tokens)] if single else []) + list(
+            tokens.values())
         first = members[0]
-        vocab = tft.vocabulary(tf.concat(list(tokens.values()), axis=1),
+        vocab = tft.vocabulary(tf.concat(all_tokens, axis=1) if len(all_tokens) > 1 else
+                               all_tokens[0],
                                frequency_threshold=first.frequency_threshold, top_k=first.top_k,
                                vocab_filename=vocabulary_name(group))
         oov_ids = {f.name: 1 + i for i, f in enumerate(members)}
         first_token_id = 1 + len(members)
+
+        def to_ids(looked_up, oov):
+            return tf.where(looked_up >= 0, looked_up + first_token_id,
+                            tf.cast(oov, looked_up.dtype))
+
+        if single:
+            ids = to_ids(tft.apply_vocabulary(single_tokens, vocab, default_value=-1),
+                         tf.constant([[oov_ids[f.name] for f in single]]))
+            for i, f in enumerate(single):
+                outputs[f.name] = ids[:, i:i + 1]
         borrowers = [f for f in spec.multi_value if f.vocab_of in oov_ids]
-        for f in members + borrowers:
+        for f in multi + borrowers:
             toks = tokens[f.name] if f.name in tokens else _tokens(inputs, f, spec)
             oov_id = oov_ids[getattr(f, "vocab_of", None) or f.name]
             looked_up = tft.apply_vocabulary(toks, vocab, default_value=-1)
-            ids = tf.ragged.map_flat_values(
-                lambda v, oov=oov_id: tf.where(v >= 0, v + first_token_id,
-                                               tf.fill(tf.shape(v), tf.cast(oov, v.dtype))),
-                looked_up)
-            outputs[f.name] = _finish(ids, f)
+            outputs[f.name] = _finish(
+                tf.ragged.map_flat_values(lambda v, oov=oov_id: to_ids(v, oov), looked_up), f)
 
     for f in spec.categorical():
         if f.encoding == "hash":
@@ -171,6 +187,14 @@ def _mapped_label(inputs, label):
          tf.boolean_mask(text, outside)[:1]])
     with tf.control_dependencies([check]):
         return tf.where(found, y, float("nan"))
+
+
+def _single_tokens(inputs, features, spec):
+    """'<field>=<value>' tokens of single-valued features, string Tensor [B, len(features)]; a
+    missing value is the token '<field>=' (like `_tokens`)."""
+    prefixes = tf.constant([[spec.token_prefix(f) for f in features]])
+    values = tf.stack([_raw_strings(inputs, f.name) for f in features], axis=1)
+    return tf.strings.join([tf.broadcast_to(prefixes, tf.shape(values)), values])
 
 
 def _tokens(inputs, feature, spec):
