@@ -276,8 +276,9 @@ def _examples_spans(store, executions):
     return sorted({int(span) for span in spans if span is not None})
 
 
-def read_run(metadata_path, pipeline_name, run_id=None) -> RunReport:
-    """The summary of the latest run of `pipeline_name` (or of run `run_id`)."""
+def read_run(metadata_path, pipeline_name, run_id=None, schedule=None) -> RunReport:
+    """The summary of the latest run of `pipeline_name` (or of run `run_id`); `schedule`: how the
+    run's batch, epochs and steps were set (pipeline.run.TrainingSchedule), when known."""
     store = _store(metadata_path)
     run = _latest_run(store, pipeline_name, run_id)
     executions = store.get_executions_by_context(run.id)
@@ -315,4 +316,4 @@ def read_run(metadata_path, pipeline_name, run_id=None) -> RunReport:
         slices=slices, blessed=bool(_prop(blessing, "blessed")) if blessing is not None else None,
         pushed_model=pushed_dir, evaluation_uri=evaluation.uri if evaluation else None,
         model_uri=model.uri if model else None, training=training, tasks=tasks,
-        failures=failures, spans=_examples_spans(store, executions))
+        failures=failures, spans=_examples_spans(store, executions), schedule=schedule)

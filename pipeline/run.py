@@ -312,9 +312,8 @@ def run_pipeline(args, data=None):
         logging.info("Running %s on %s/%s (%.1f MB, beam %s) into %s", pipeline.pipeline_info
                      .pipeline_name, input_base, pattern, size / 2**20, mode, paths.root)
         dag_runner(args.orchestrator).run(pipeline)
-    report = read_run(paths.metadata_path, pipeline.pipeline_info.pipeline_name)
-    report.schedule = schedule
-    return report
+    return read_run(paths.metadata_path, pipeline.pipeline_info.pipeline_name,
+                    schedule=schedule)
 
 
 def _beam_services(mode, paths):
