@@ -51,6 +51,7 @@ class TrainingConfig:
     epochs: int = 1
     strategy: str = "default"
     jit_compile: bool = False
+    seed: int = 0
     # the previous model to initialise from (components/warm_start.py), or None: a fresh model
     warm_start: Optional[Dict] = None
 
@@ -59,7 +60,7 @@ class TrainingConfig:
                   "model_args": self.model_args,
                   "batch_size": self.batch_size, "learning_rate": self.learning_rate,
                   "epochs": self.epochs, "strategy": self.strategy,
-                  "jit_compile": self.jit_compile,
+                  "jit_compile": self.jit_compile, "seed": self.seed,
                   "code_version": code_version()}
         if self.warm_start:
             config["warm_start"] = self.warm_start

@@ -190,6 +190,9 @@ def _add_run_args(parser):
                              f"in all)")
     parser.add_argument("--strategy", default="default",
                         choices=["default", "mirrored", "multi_worker", "one_device"])
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the Trainer's initialisation and input shuffling: the same "
+                             "data, spec and seed train the same model")
     parser.add_argument("--jit-compile", action="store_true",
                         help="compile the training step with XLA (measure first: slower on CPU)")
     parser.add_argument("--beam-mode", default="auto",
@@ -298,7 +301,7 @@ def run_pipeline(args, data=None):
                               train_steps=schedule.train_steps, eval_steps=args.eval_steps,
                               batch_size=schedule.batch_size, learning_rate=args.learning_rate,
                               epochs=schedule.epochs, strategy=args.strategy,
-                              jit_compile=args.jit_compile,
+                              jit_compile=args.jit_compile, seed=getattr(args, "seed", 0),
                               warm_start=getattr(args, "warm_start_config", None))
     with _beam_services(mode, paths) as services:
         pipeline_args = services.pipeline_args() if services else beam_args(mode)

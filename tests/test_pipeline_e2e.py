@@ -151,8 +151,8 @@ def test_rerun_same_root_pushes_a_new_version_beside_the_old(second_run):
     assert second.pushed_model != first.pushed_model and len(versions) == 2
 
 
-def test_run_fn_trains_and_exports_under_mirrored_strategy(first_run, tmp_path):
-    """run_fn on the run's own Transform output, another model, under MirroredStrategy."""
+def _run_fn(first_run, out_dir, training, train_steps=6):
+    """The Trainer's run_fn on the e2e run's own Transform output -> its training summary."""
     import json
     from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
     from tfx.components.util import tfxio_utils
@@ -169,19 +169,43 @@ def test_run_fn_trains_and_exports_under_mirrored_strategy(first_run, tmp_path):
     accessor = DataAccessor(
         tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
         record_batch_factory=None, data_view_decode_fn=None)
-    training = TrainingConfig(model="DCN", model_args={"dnn_hidden_units": (16,)},
-                              strategy="mirrored", batch_size=64)
     fn_args = FnArgs(
         train_files=[os.path.join(transformed, "Split-train", "*")],
-        eval_files=[os.path.join(transformed, "Split-eval", "*")], train_steps=6, eval_steps=1,
-        transform_graph_path=graph, serving_model_dir=str(tmp_path / "serving"),
-        model_run_dir=str(tmp_path / "run"), data_accessor=accessor,
+        eval_files=[os.path.join(transformed, "Split-eval", "*")], train_steps=train_steps,
+        eval_steps=1, transform_graph_path=graph, serving_model_dir=str(out_dir / "serving"),
+        model_run_dir=str(out_dir / "run"), data_accessor=accessor,
         custom_config=training.custom_config(spec))
     run_fn(fn_args)
-    with open(tmp_path / "run" / "training_summary.json") as f:
-        summary = json.load(f)
+    with open(out_dir / "run" / "training_summary.json") as f:
+        return json.load(f)
+
+
+def test_run_fn_trains_and_exports_under_mirrored_strategy(first_run, tmp_path):
+    """run_fn on the run's own Transform output, another model, under MirroredStrategy."""
+    _, _, paths, _ = first_run
+    training = TrainingConfig(model="DCN", model_args={"dnn_hidden_units": (16,)},
+                              strategy="mirrored", batch_size=64)
+    summary = _run_fn(first_run, tmp_path, training)
     assert summary["strategy"] == "mirrored" and summary["model"] == "DCN"
     assert summary["train_steps"] == 6 and len(summary["history"]["loss"]) == 1
     served = tf.saved_model.load(str(tmp_path / "serving")).signatures["serving_default"](
         examples=tf.constant(_eval_examples(paths, 8)))["prediction"]
     assert served.shape == (8, 1) and np.all((served.numpy() > 0) & (served.numpy() < 1))
+
+
+def test_same_data_spec_and_seed_train_the_same_model(first_run, tmp_path):
+    """Determinism (tolerance 0): the seed fixes initialisation, dropout and the input shuffle, so
+    two trainings with one seed log identical losses and serve identical scores; another seed
+    trains another model."""
+    _, _, paths, _ = first_run
+    runs = {}
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        training = TrainingConfig(model="DeepFM", model_args={"dnn_dropout": 0.2}, batch_size=64,
+                                  seed=seed)
+        summary = _run_fn(first_run, tmp_path / name, training, train_steps=4)
+        served = tf.saved_model.load(str(tmp_path / name / "serving")).signatures[
+            "serving_default"](examples=tf.constant(_eval_examples(paths, 64)))["prediction"]
+        runs[name] = (summary["history"], served.numpy())
+    assert runs["a"][0] == runs["b"][0]
+    np.testing.assert_array_equal(runs["a"][1], runs["b"][1])
+    assert runs["a"][0]["loss"] != runs["c"][0]["loss"]
