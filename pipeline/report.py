@@ -72,7 +72,9 @@ class RunReport:
                 seen = f" = {steps * batch:,} examples"
                 rows = getattr(self.schedule, "train_rows", 0)
                 if rows:
-                    seen += f" ({steps * batch / rows:.3g} passes over ~{rows:,} training rows)"
+                    passes = f"{steps * batch / rows:.3g}"
+                    seen += (f" ({passes} {'pass' if passes == '1' else 'passes'} over "
+                             f"~{rows:,} training rows)")
             lines.append(f"Training: {self.training.get('model')} {self.training.get('model_args')}"
                          f", {steps} steps x batch {batch}{seen}, "
                          f"{self.training.get('examples_per_second')} examples/s")
