@@ -7,12 +7,12 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
 from components.trainer import auto_shard_policy, make_strategy, num_workers
 from pipeline.train_local import cluster_tasks, latest_inputs, train_local
+from pipeline_testing import serving_auc
 
 TRAIN_STEPS = 60
 BATCH = 256
@@ -82,16 +82,7 @@ def _resharded(examples, out_dir, train_files=2):
 
 
 def _eval_auc(model_dir, raw_examples):
-    """AUC of a SavedModel's serving signature on the raw eval split (what the Evaluator scores)."""
-    from sklearn.metrics import roc_auc_score
-    files = glob.glob(os.path.join(raw_examples.uri, "Split-eval", "*"))
-    serialized = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
-    labels = [tf.train.Example.FromString(s).features.feature["label"].int64_list.value[0]
-              for s in serialized]
-    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
-    scores = np.concatenate([serve(examples=tf.constant(serialized[i:i + 2048]))["prediction"]
-                             .numpy().ravel() for i in range(0, len(serialized), 2048)])
-    return roc_auc_score(labels, scores), len(labels)
+    return serving_auc(model_dir, raw_examples.uri)
 
 
 @pytest.fixture(scope="module")

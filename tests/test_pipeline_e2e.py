@@ -11,6 +11,7 @@ from components.dataset_spec import load_spec
 from data.generators import write_criteo
 from pipeline.pipeline import RunPaths, TrainingConfig, beam_args, create_pipeline
 from pipeline.report import read_run
+from pipeline_testing import run_fn_on_transform
 
 pytestmark = pytest.mark.pipeline
 
@@ -152,32 +153,8 @@ def test_rerun_same_root_pushes_a_new_version_beside_the_old(second_run):
 
 
 def _run_fn(first_run, out_dir, training, train_steps=6):
-    """The Trainer's run_fn on the e2e run's own Transform output -> its training summary."""
-    import json
-    from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
-    from tfx.components.util import tfxio_utils
-    from tfx.types import standard_artifacts
-    from components.trainer import run_fn
     spec, _, paths, _ = first_run
-    transformed = sorted(glob.glob(os.path.join(paths.pipeline_root, "Transform",
-                                                "transformed_examples", "*")))[-1]
-    graph = sorted(glob.glob(os.path.join(paths.pipeline_root, "Transform", "transform_graph",
-                                          "*")))[-1]
-    examples = standard_artifacts.Examples()
-    examples.uri = transformed
-    examples.split_names = '["train", "eval"]'
-    accessor = DataAccessor(
-        tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
-        record_batch_factory=None, data_view_decode_fn=None)
-    fn_args = FnArgs(
-        train_files=[os.path.join(transformed, "Split-train", "*")],
-        eval_files=[os.path.join(transformed, "Split-eval", "*")], train_steps=train_steps,
-        eval_steps=1, transform_graph_path=graph, serving_model_dir=str(out_dir / "serving"),
-        model_run_dir=str(out_dir / "run"), data_accessor=accessor,
-        custom_config=training.custom_config(spec))
-    run_fn(fn_args)
-    with open(out_dir / "run" / "training_summary.json") as f:
-        return json.load(f)
+    return run_fn_on_transform(spec, paths.pipeline_root, out_dir, training, train_steps)
 
 
 def test_run_fn_trains_and_exports_under_mirrored_strategy(first_run, tmp_path):

@@ -6,7 +6,6 @@ the model check and a tiny in-memory tf.Transform run. ONE small pipeline run (m
 CRLF input with NaN/inf/1e300/negative counts in dense cells) backs the cases that need the
 pushed SavedModel: serving errors, unseen categories, non-finite values scoring finite."""
 import ast
-import functools
 import gzip
 import math
 import os
@@ -18,6 +17,7 @@ import yaml
 
 from components.dataset_spec import DatasetSpec, SpecError, load_spec
 from components.model_builder import parse_model_args
+from pipeline_testing import transform_rows
 from pipeline.input_check import (InputCheckError, check_csv_files, check_input, check_model,
                                   check_split_sizes)
 
@@ -199,22 +199,10 @@ TFT_ROWS = [
 @pytest.fixture(scope="module")
 def tiny_transform(tmp_path_factory):
     import tensorflow as tf
-    import tensorflow_transform as tft
-    import tensorflow_transform.beam as tft_beam
-    from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
-
-    from components.transform import preprocessing_fn
     raw_spec = {"clicked": tf.io.FixedLenFeature([], tf.int64),
                 "count": tf.io.VarLenFeature(tf.float32), "price": tf.io.VarLenFeature(tf.float32),
                 "C1": tf.io.VarLenFeature(tf.string), "genres": tf.io.VarLenFeature(tf.string)}
-    spec = DatasetSpec.from_dict(TFT_SPEC)
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
-    fn = functools.partial(preprocessing_fn, custom_config={"spec": spec.to_dict()})
-    out = str(tmp_path_factory.mktemp("tft"))
-    with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tmp")), force_tf_compat_v1=False):
-        (data, _), transform_fn = (TFT_ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
-        _ = transform_fn | tft_beam.WriteTransformFn(out)
-    return data, tft.TFTransformOutput(out)
+    return transform_rows(DatasetSpec.from_dict(TFT_SPEC), raw_spec, TFT_ROWS, tmp_path_factory)
 
 
 def test_non_finite_dense_values_map_to_fill_value_then_clip(tiny_transform):

@@ -1,15 +1,12 @@
 """preprocessing_fn on tiny in-memory data with tft_beam: ids, OOV, scaling, missing values."""
-import functools
 
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from components.dataset_spec import DatasetSpec, SpecError
-from components.transform import preprocessing_fn, vocabulary_name
+from components.transform import vocabulary_name
+from pipeline_testing import transform_rows
 
 SPEC = {
     "name": "tiny",
@@ -49,14 +46,7 @@ TRAIN = [
 
 @pytest.fixture(scope="module")
 def transformed(tmp_path_factory):
-    spec = DatasetSpec.from_dict(SPEC)
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
-    fn = functools.partial(preprocessing_fn, custom_config={"spec": spec.to_dict()})
-    out_dir = str(tmp_path_factory.mktemp("tft"))
-    with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tmp")), force_tf_compat_v1=False):
-        (data, _), transform_fn = (TRAIN, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
-        _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
-    return data, tft.TFTransformOutput(out_dir)
+    return transform_rows(DatasetSpec.from_dict(SPEC), RAW_SPEC, TRAIN, tmp_path_factory)
 
 
 def test_vocabulary_ids_and_oov(transformed):

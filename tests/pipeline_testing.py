@@ -1,0 +1,72 @@
+"""Training and scoring on a pipeline run's own artefacts without another pipeline run: the
+Trainer's run_fn on a root's newest Transform output, and the AUC of a SavedModel's serving
+signature on a raw eval split (what the Evaluator scores)."""
+import glob
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+
+def newest_artifact(pipeline_root, component, output):
+    """The newest artefact folder of a component output (folders are named by execution id)."""
+    folders = glob.glob(os.path.join(pipeline_root, component, output, "*"))
+    return max(folders, key=lambda f: int(os.path.basename(f)))
+
+
+def run_fn_on_transform(spec, pipeline_root, out_dir, training, train_steps, eval_steps=1):
+    """components.trainer.run_fn on the root's newest Transform output -> its training summary;
+    the SavedModel goes to out_dir/serving."""
+    from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
+    from tfx.components.util import tfxio_utils
+    from tfx.types import standard_artifacts
+    from components.trainer import run_fn
+    transformed = newest_artifact(pipeline_root, "Transform", "transformed_examples")
+    examples = standard_artifacts.Examples()
+    examples.uri = transformed
+    examples.split_names = '["train", "eval"]'
+    accessor = DataAccessor(
+        tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
+        record_batch_factory=None, data_view_decode_fn=None)
+    fn_args = FnArgs(
+        train_files=[os.path.join(transformed, "Split-train", "*")],
+        eval_files=[os.path.join(transformed, "Split-eval", "*")], train_steps=train_steps,
+        eval_steps=eval_steps,
+        transform_graph_path=newest_artifact(pipeline_root, "Transform", "transform_graph"),
+        serving_model_dir=str(out_dir / "serving"), model_run_dir=str(out_dir / "run"),
+        data_accessor=accessor, custom_config=training.custom_config(spec))
+    run_fn(fn_args)
+    with open(out_dir / "run" / "training_summary.json") as f:
+        return json.load(f)
+
+
+def serving_auc(model_dir, raw_examples_uri, label="label"):
+    """(AUC, rows) of a SavedModel's serving signature on a raw Examples artefact's eval split."""
+    from sklearn.metrics import roc_auc_score
+    files = glob.glob(os.path.join(raw_examples_uri, "Split-eval", "*"))
+    serialized = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    labels = [tf.train.Example.FromString(s).features.feature[label].int64_list.value[0]
+              for s in serialized]
+    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    scores = np.concatenate([serve(examples=tf.constant(serialized[i:i + 2048]))["prediction"]
+                             .numpy().ravel() for i in range(0, len(serialized), 2048)])
+    return roc_auc_score(labels, scores), len(labels)
+
+
+def transform_rows(spec, raw_feature_spec, rows, tmp_path_factory):
+    """The project's preprocessing_fn analysed and applied in memory (tf.Transform's Beam
+    implementation) -> (transformed rows, TFTransformOutput of the written transform graph)."""
+    import functools
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+    from components.transform import preprocessing_fn
+    metadata = dataset_metadata.DatasetMetadata(
+        schema_utils.schema_from_feature_spec(raw_feature_spec))
+    fn = functools.partial(preprocessing_fn, custom_config={"spec": spec.to_dict()})
+    out_dir = str(tmp_path_factory.mktemp("tft"))
+    with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tmp")), force_tf_compat_v1=False):
+        (data, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
+    return data, tft.TFTransformOutput(out_dir)
