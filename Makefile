@@ -10,15 +10,13 @@ VENV_CACHE ?= $(HOME)/.cache/ctr-pipeline/venv-$(STACK_HASH)
 VENV := .venv
 # Pinned in constraints.txt but installed without their declared dependencies.
 NO_DEPS := deepctr
-# The installer: uv when it is on PATH (or UV=/path/to/uv), else pip. uv installs the identical
-# pinned set in about a third of pip's time (BENCHMARKS.md, "Fresh clone"); like pip's
-# --ignore-requires-python it ignores tfx 1.16's Requires-Python upper bound (<3.11).
+# The installer: uv when it is on PATH (or UV=/path/to/uv); otherwise a pinned uv is fetched once
+# into $(UV_HOME) with pip, and pip installs the stack itself only when that fails (offline). uv
+# installs the identical pinned set in about a third of pip's time (BENCHMARKS.md, "Fresh clone");
+# like pip's --ignore-requires-python it ignores tfx 1.16's Requires-Python upper bound (<3.11).
 UV ?= $(shell command -v uv 2>/dev/null)
-ifneq ($(UV),)
-STACK_INSTALL = $(UV) pip install --python $(VENV_CACHE)/bin/python
-else
-STACK_INSTALL = $(VENV_CACHE)/bin/pip install --ignore-requires-python
-endif
+UV_VERSION := 0.13.9
+UV_HOME := $(HOME)/.cache/ctr-pipeline/uv-$(UV_VERSION)
 PY := $(VENV)/bin/python
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -33,11 +31,19 @@ venv: .venv.stamp
 $(VENV_CACHE)/.stack-installed:
 	rm -rf $(VENV_CACHE)
 	$(PYTHON) -m venv $(VENV_CACHE)
-	@echo "Installing the pinned stack with $(if $(UV),uv ($(UV)),pip; uv on PATH is ~3x faster)"
-	$(STACK_INSTALL) -q --upgrade pip
-	$(STACK_INSTALL) -c constraints.txt \
-	    $$(sed -n 's/^\([A-Za-z][A-Za-z0-9_.-]*\)[=<>].*/\1/p' constraints.txt | grep -vxF -f <(printf '%s\n' $(NO_DEPS)))
-	$(STACK_INSTALL) --no-deps $$(grep -E '^($(subst $(eval) ,|,$(NO_DEPS)))==' constraints.txt)
+	@uv="$(UV)"; \
+	if [ -z "$$uv" ]; then \
+	    [ -x $(UV_HOME)/bin/uv ] || $(VENV_CACHE)/bin/pip install -q --target $(UV_HOME) \
+	        uv==$(UV_VERSION) || echo "(could not fetch uv $(UV_VERSION): installing with pip)"; \
+	    [ -x $(UV_HOME)/bin/uv ] && uv=$(UV_HOME)/bin/uv; \
+	fi; \
+	if [ -n "$$uv" ]; then install="$$uv pip install --python $(VENV_CACHE)/bin/python"; \
+	else install="$(VENV_CACHE)/bin/pip install --ignore-requires-python"; fi; \
+	set -ex; \
+	$$install -q --upgrade pip; \
+	$$install -c constraints.txt $$(sed -n 's/^\([A-Za-z][A-Za-z0-9_.-]*\)[=<>].*/\1/p' \
+	    constraints.txt | grep -vxF -f <(printf '%s\n' $(NO_DEPS))); \
+	$$install --no-deps $$(grep -E '^($(subst $(eval) ,|,$(NO_DEPS)))==' constraints.txt)
 	touch $@
 
 .venv.stamp: $(VENV_CACHE)/.stack-installed setup.py
