@@ -23,11 +23,12 @@ WORKDIR /opt/ctr-pipeline
 
 # The stack first (its own layer: rebuilt only when the pins change), exactly as the Makefile
 # installs it: every pinned package, resolved under constraints.txt. tfx 1.16 declares
-# Requires-Python <3.11, hence --ignore-requires-python.
+# Requires-Python <3.11, hence --ignore-requires-python. The Makefile's NO_DEPS packages (deepctr,
+# used only by the parity tests) are left out: their declared dependencies clash with the pins.
 COPY constraints.txt ./
 RUN pip install --upgrade pip \
  && pip install --ignore-requires-python -c constraints.txt \
-        $(sed -n 's/^\([A-Za-z][A-Za-z0-9_.-]*\)[=<>].*/\1/p' constraints.txt)
+        $(sed -n 's/^\([A-Za-z][A-Za-z0-9_.-]*\)[=<>].*/\1/p' constraints.txt | grep -vxF deepctr)
 
 COPY . .
 RUN pip install --ignore-requires-python --no-deps --no-build-isolation -e . \
