@@ -52,6 +52,8 @@ class TrainingConfig:
     strategy: str = "default"
     jit_compile: bool = False
     seed: int = 0
+    # epochs > 1: stop when the validation AUC stops improving and keep the best epoch's weights
+    early_stopping: bool = True
     # the previous model to initialise from (components/warm_start.py), or None: a fresh model
     warm_start: Optional[Dict] = None
 
@@ -61,7 +63,7 @@ class TrainingConfig:
                   "batch_size": self.batch_size, "learning_rate": self.learning_rate,
                   "epochs": self.epochs, "strategy": self.strategy,
                   "jit_compile": self.jit_compile, "seed": self.seed,
-                  "code_version": code_version()}
+                  "early_stopping": self.early_stopping, "code_version": code_version()}
         if self.warm_start:
             config["warm_start"] = self.warm_start
         return config

@@ -66,18 +66,23 @@ class RunReport:
             lines.append(f"Data spans: {', '.join(map(str, self.spans))}")
         if self.training:
             lines.append("")
-            steps, batch = self.training.get("train_steps"), self.training.get("batch_size")
+            # steps run (fewer than planned after an early stop); older summaries: as planned
+            steps = self.training.get("steps_run") or self.training.get("train_steps")
+            batch = self.training.get("batch_size")
             seen = ""
             if steps and batch:  # batches cycle through the split: rows repeat when it is small
                 seen = f" = {steps * batch:,} examples"
-                rows = getattr(self.schedule, "train_rows", 0)
+                rows = self.training.get("train_rows")  # counted by the Trainer
+                approx = "" if rows else "~"
+                rows = rows or getattr(self.schedule, "train_rows", 0)  # else the expected size
                 if rows:
                     passes = f"{steps * batch / rows:.3g}"
                     seen += (f" ({passes} {'pass' if passes == '1' else 'passes'} over "
-                             f"~{rows:,} training rows)")
+                             f"{approx}{rows:,} training rows)")
             lines.append(f"Training: {self.training.get('model')} {self.training.get('model_args')}"
                          f", {steps} steps x batch {batch}{seen}, "
-                         f"{self.training.get('examples_per_second')} examples/s")
+                         f"{self.training.get('examples_per_second')} examples/s"
+                         f"{_early_stopping_note(self.training)}")
             note = self.schedule.describe() if self.schedule is not None else ""
             if note:
                 lines.append(f"  {note}")
@@ -104,6 +109,24 @@ def _format_metrics(metrics):
     keys = [k for k in ("auc", "binary_crossentropy", "calibration", "mean_squared_error",
                         "mean_absolute_error", "example_count") if k in metrics]
     return "  ".join(f"{k}={metrics[k]:.4g}" for k in keys)
+
+
+def _early_stopping_note(training):
+    """'; stopped after epoch 3 of 4, kept epoch 2 (val AUC 0.7560)' when early stopping ended
+    training early or kept an earlier epoch than the last; else ''."""
+    stopping = training.get("early_stopping") or {}
+    best, epochs = stopping.get("best_epoch"), training.get("epochs")
+    if not best or not epochs:
+        return ""
+    stopped = stopping.get("stopped_epoch")
+    last = stopped or epochs
+    if best == last:
+        return ""
+    monitor = stopping.get("monitor", "")
+    what = ("mean val AUC" if monitor.startswith("mean(") else
+            "val AUC" if monitor.endswith("auc") else monitor.replace("_", " "))
+    head = f"stopped after epoch {stopped} of {epochs}" if stopped else f"{epochs} epochs"
+    return f"; {head}, kept epoch {best} ({what} {stopping['best']:.4f})"
 
 
 def _store(metadata_path):

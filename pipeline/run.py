@@ -190,6 +190,10 @@ def _add_run_args(parser):
                              f"in all)")
     parser.add_argument("--strategy", default="default",
                         choices=["default", "mirrored", "multi_worker", "one_device"])
+    parser.add_argument("--no-early-stopping", dest="early_stopping", action="store_false",
+                        help="with several epochs, train them all and keep the last epoch's "
+                             "weights (default: stop once the validation AUC has not improved "
+                             "for an epoch and keep the best epoch's weights)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the Trainer's initialisation and input shuffling: the same "
                              "data, spec and seed train the same model")
@@ -302,6 +306,7 @@ def run_pipeline(args, data=None):
                               batch_size=schedule.batch_size, learning_rate=args.learning_rate,
                               epochs=schedule.epochs, strategy=args.strategy,
                               jit_compile=args.jit_compile, seed=getattr(args, "seed", 0),
+                              early_stopping=getattr(args, "early_stopping", True),
                               warm_start=getattr(args, "warm_start_config", None))
     with _beam_services(mode, paths) as services:
         pipeline_args = services.pipeline_args() if services else beam_args(mode)
