@@ -151,13 +151,45 @@ def pool_varlen(embedding_dict, features, varlen_columns):
     return pooled
 
 
+def group_embedding_columns(feature_columns):
+    """group_name -> the group's SparseFeat/VarLenSparseFeat columns, in the order DeepCTR returns
+    their embeddings: groups in order of first appearance (groups holding a SparseFeat first),
+    and within a group the SparseFeats before the VarLenSparseFeats, each kind as listed."""
+    grouped = OrderedDict()
+    for kind in (SparseFeat, VarLenSparseFeat):
+        for fc in feature_columns or []:
+            if isinstance(fc, kind):
+                grouped.setdefault(fc.group_name, []).append(fc)
+    return grouped
+
+
+def embedding_columns_in_order(feature_columns):
+    """The SparseFeat/VarLenSparseFeat columns in the order of input_from_feature_columns'
+    flat embedding list (see group_embedding_columns)."""
+    return [fc for group in group_embedding_columns(feature_columns).values() for fc in group]
+
+
+def embed_in_column_order(features, columns, l2_reg, seed, prefix="",
+                          default_initializer=DEFAULT_EMBEDDINGS_INITIALIZER):
+    """[B, 1, dim] per SparseFeat/VarLenSparseFeat of `columns` (VarLenSparseFeats pooled),
+    exactly in the order of `columns`: for models whose layers pair or weight fields by position
+    (input_from_feature_columns reorders them by group and kind)."""
+    embedded = lookup_embeddings(features, columns, l2_reg, seed, prefix,
+                                 default_initializer=default_initializer)
+    pooled = pool_varlen(embedded, features,
+                         [fc for fc in columns if isinstance(fc, VarLenSparseFeat)])
+    return [pooled.get(fc.name, embedded[fc.name]) for fc in columns
+            if isinstance(fc, (SparseFeat, VarLenSparseFeat))]
+
+
 def input_from_feature_columns(features, feature_columns, l2_reg, seed, prefix="",
                                seq_mask_zero=True, support_dense=True, support_group=False,
                                fuse=None, default_initializer=DEFAULT_EMBEDDINGS_INITIALIZER):
     """DeepCTR's entry point: (sparse embeddings, dense values).
 
     sparse embeddings: list of [B, 1, dim] (pooled for VarLenSparseFeat), or with
-    `support_group` an OrderedDict group_name -> list. dense values: list of [B, dimension].
+    `support_group` an OrderedDict group_name -> list, in DeepCTR's order
+    (group_embedding_columns). dense values: list of [B, dimension].
     """
     dense_columns = [fc for fc in feature_columns if isinstance(fc, DenseFeat)]
     if dense_columns and not support_dense:
@@ -167,10 +199,8 @@ def input_from_feature_columns(features, feature_columns, l2_reg, seed, prefix="
                                  fuse, default_initializer)
     varlen = [fc for fc in feature_columns if isinstance(fc, VarLenSparseFeat)]
     pooled = pool_varlen(embedded, features, varlen)
-    grouped = OrderedDict()
-    for fc in feature_columns:
-        if isinstance(fc, (SparseFeat, VarLenSparseFeat)):
-            grouped.setdefault(fc.group_name, []).append(pooled.get(fc.name, embedded[fc.name]))
+    grouped = OrderedDict((group, [pooled.get(fc.name, embedded[fc.name]) for fc in columns])
+                          for group, columns in group_embedding_columns(feature_columns).items())
     dense_values = get_dense_input(features, feature_columns, prefix)
     if support_group:
         return grouped, dense_values

@@ -384,9 +384,21 @@ def test_dense_features_reach_our_dnn_but_not_deepctrs(name, options):
     assert np.abs(predictions(model, moved)[0] - predictions(model, x)[0]).max() > 1e-3
 
 
-@pytest.mark.xfail(strict=True, reason="ctr_models.inputs orders a group's fields as listed; "
-                                       "DeepCTR puts its SparseFeats before its VarLenSparseFeats "
-                                       "(so the DNN/interaction input order differs)")
-def test_field_order_when_a_varlen_column_comes_first():
-    cols = columns()
-    assert_parity("DeepFM", [cols[4]] + cols[:4] + cols[5:], dnn_hidden_units=HIDDEN)
+def varlen_first(cols):
+    """The same columns with the VarLenSparseFeats listed first."""
+    return ([fc for fc in cols if isinstance(fc, VarLenSparseFeat)]
+            + [fc for fc in cols if not isinstance(fc, VarLenSparseFeat)])
+
+
+@pytest.mark.parametrize("name,groups,kwargs", [
+    ("DeepFM", None, {}), ("DeepFM", ["a", "b", "a", "b"], {}), ("AutoInt", None, {}),
+    ("ONN", None, {}), ("FiBiNET", None, {}),
+    ("IFM", None, dict(cols=columns(dense=0))), ("DIFM", None, dict(cols=columns(dense=0),
+                                                                   att_head_num=2))])
+def test_field_order_when_a_varlen_column_comes_first(name, groups, kwargs):
+    """DeepCTR embeds the SparseFeats of a group before its VarLenSparseFeats (groups in order
+    of first appearance), whatever the listed order; the DNN input, the field-pair products
+    (ONN) and the per-field factors (IFM, DIFM) depend on that order."""
+    cols = varlen_first(kwargs.pop("cols", columns(groups=groups)))
+    linear_cols = varlen_first(columns(groups=groups)) if name in ("IFM", "DIFM") else None
+    assert_parity(name, cols, linear_cols, dnn_hidden_units=HIDDEN, **kwargs)

@@ -151,7 +151,7 @@ def test_pretrained_frozen_embedding_is_used_and_stays_fixed():
     x = {"item": np.array([[1], [4]], "int32"), "hist_item": np.array([[2, 3, 0], [5, 0, 0]],
                                                                       "int32"),
          "user": np.array([[0], [2]], "int32")}
-    item, hist, _ = lookup.predict(x, verbose=0)
+    item, _, hist = lookup.predict(x, verbose=0)  # DeepCTR's order: SparseFeats, then VarLens
     np.testing.assert_allclose(item[:, 0], matrix[[1, 4]], rtol=1e-6)
     np.testing.assert_allclose(hist[:, 0], [(matrix[2] + matrix[3]) / 2, matrix[5]], rtol=1e-5)
     trainable_before = [w.numpy().copy() for w in model.trainable_weights]

@@ -8,12 +8,12 @@ self-attention over the fields and bit-wise by a DNN -- then used as in IFM.
 """
 import tf_keras as keras
 
-from ..inputs import get_dense_input
+from ..inputs import embed_in_column_order, embedding_columns_in_order, get_dense_input
 from ..layers.core import DNN
 from ..layers.field_interaction import InteractingLayer
 from ..layers.utils import combined_dnn_input, concat_func
-from .base import add_func, build_features, check_task, output_model, sparse_columns
-from .ifm import check_input_aware, field_embeddings, input_aware_logit
+from .base import add_func, build_features, check_task, output_model
+from .ifm import check_input_aware, input_aware_logit
 
 
 def _factor_dense(x, units, seed):
@@ -32,9 +32,9 @@ def DIFM(linear_feature_columns, dnn_feature_columns, att_embedding_size=8, att_
     check_task(task, "DIFM")
     check_input_aware(linear_feature_columns, dnn_feature_columns, dnn_hidden_units, "DIFM")
     features = build_features(linear_feature_columns, dnn_feature_columns)
-    dnn_sparse = sparse_columns(dnn_feature_columns)
+    dnn_sparse = embedding_columns_in_order(dnn_feature_columns)  # DeepCTR's field order
     num_fields = len(dnn_sparse)
-    embeddings = field_embeddings(features, dnn_feature_columns, l2_reg_embedding, seed)
+    embeddings = embed_in_column_order(features, dnn_sparse, l2_reg_embedding, seed)
     attention = InteractingLayer(att_embedding_size, att_head_num, att_res, scaling=True,
                                  seed=seed)(concat_func(embeddings, axis=1))
     m_vec = _factor_dense(keras.layers.Flatten()(attention), num_fields, seed)

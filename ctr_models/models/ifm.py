@@ -15,24 +15,14 @@ import tensorflow as tf
 import tf_keras as keras
 
 from ..feature_column import VarLenSparseFeat
-from ..inputs import get_dense_input, get_linear_logit, lookup_embeddings, pool_varlen
+from ..inputs import (embed_in_column_order, embedding_columns_in_order, get_dense_input,
+                      get_linear_logit)
 from ..layers.core import DNN
-from ..layers.embedding import DEFAULT_EMBEDDINGS_INITIALIZER, LINEAR_EMBEDDINGS_INITIALIZER
+from ..layers.embedding import LINEAR_EMBEDDINGS_INITIALIZER
 from ..layers.interaction import FM
 from ..layers.utils import Linear, combined_dnn_input, concat_func
 from .base import (add_func, build_features, check_equal_dims, check_task, output_model,
                    sparse_columns)
-
-
-def field_embeddings(features, columns, l2_reg, seed, prefix="",
-                     default_initializer=DEFAULT_EMBEDDINGS_INITIALIZER):
-    """[B, 1, dim] per sparse/varlen column (varlen pooled), in the order of `columns`
-    (input_from_feature_columns orders them by group; the factor needs column order)."""
-    embedded = lookup_embeddings(features, columns, l2_reg, seed, prefix,
-                                 default_initializer=default_initializer)
-    pooled = pool_varlen(embedded, features,
-                         [fc for fc in columns if isinstance(fc, VarLenSparseFeat)])
-    return [pooled.get(fc.name, embedded[fc.name]) for fc in sparse_columns(columns)]
 
 
 def check_input_aware(linear_feature_columns, dnn_feature_columns, dnn_hidden_units, model_name):
@@ -75,8 +65,8 @@ def input_aware_logit(features, linear_feature_columns, dnn_sparse_columns, embe
                                                     prefix="linear", l2_reg=l2_reg_linear)])
     dense_values = get_dense_input(features, linear_feature_columns, prefix="linear_")
     dense = concat_func(dense_values) if dense_values else None
-    weights = concat_func(field_embeddings(features, weight_columns, l2_reg_linear, seed,
-                                           "linear_", LINEAR_EMBEDDINGS_INITIALIZER), axis=1)
+    weights = concat_func(embed_in_column_order(features, weight_columns, l2_reg_linear, seed,
+                                                "linear_", LINEAR_EMBEDDINGS_INITIALIZER), axis=1)
     names = [fc.name for fc in dnn_sparse_columns]
     order = [names.index(fc.name) for fc in linear_sparse]
     if order != list(range(num_fields)):
@@ -99,8 +89,8 @@ def IFM(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128,
     check_task(task, "IFM")
     check_input_aware(linear_feature_columns, dnn_feature_columns, dnn_hidden_units, "IFM")
     features = build_features(linear_feature_columns, dnn_feature_columns)
-    dnn_sparse = sparse_columns(dnn_feature_columns)
-    embeddings = field_embeddings(features, dnn_feature_columns, l2_reg_embedding, seed)
+    dnn_sparse = embedding_columns_in_order(dnn_feature_columns)  # DeepCTR's field order
+    embeddings = embed_in_column_order(features, dnn_sparse, l2_reg_embedding, seed)
     dense_values = get_dense_input(features, dnn_feature_columns)
     hidden = DNN(dnn_hidden_units, dnn_activation, l2_reg_dnn, dnn_dropout, dnn_use_bn,
                  seed=seed)(combined_dnn_input(embeddings, dense_values))

@@ -13,12 +13,11 @@ and the products feed a DNN.
 import tensorflow as tf
 import tf_keras as keras
 
-from ..feature_column import DEFAULT_GROUP_NAME, DenseFeat, VarLenSparseFeat
-from ..inputs import get_linear_logit, input_from_feature_columns
+from ..feature_column import DEFAULT_GROUP_NAME, SparseFeat, VarLenSparseFeat
+from ..inputs import embed_in_column_order, get_dense_input, get_linear_logit
 from ..layers.core import DNN
 from ..layers.utils import combined_dnn_input, concat_func
-from .base import (add_func, build_features, check_equal_dims, check_task, logit_dense,
-                   output_model, sparse_columns)
+from .base import add_func, build_features, check_equal_dims, check_task, logit_dense, output_model
 
 
 def _for_partner(fc, partner):
@@ -42,7 +41,9 @@ def ONN(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128,
     `embedding_name` works (tables are named from it). An empty `dnn_hidden_units` projects
     the DNN input straight to the logit."""
     check_task(task, "ONN")
-    fields = sparse_columns(dnn_feature_columns)
+    # DeepCTR's pair order: the SparseFeats, then the VarLenSparseFeats, each as listed
+    fields = ([fc for fc in dnn_feature_columns if isinstance(fc, SparseFeat)]
+              + [fc for fc in dnn_feature_columns if isinstance(fc, VarLenSparseFeat)])
     if len(fields) < 2:
         raise ValueError(f"ONN needs at least 2 sparse fields in dnn_feature_columns, got "
                          f"{[fc.name for fc in fields]}")
@@ -57,10 +58,9 @@ def ONN(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128,
                 copy = _for_partner(fc, partner)
                 pair_columns.append(copy)
                 aliased[copy.name] = features[fc.name]  # the copy reads its column's input
-    # one gather for all F(F-1) tables; the copies share one group, so their order is kept
-    embedded, dense_values = input_from_feature_columns(
-        aliased, pair_columns + [fc for fc in dnn_feature_columns if isinstance(fc, DenseFeat)],
-        l2_reg_embedding, seed, prefix="onn_")
+    # one gather for all F(F-1) tables, in pair order
+    embedded = embed_in_column_order(aliased, pair_columns, l2_reg_embedding, seed, prefix="onn_")
+    dense_values = get_dense_input(features, dnn_feature_columns, prefix="onn_")
     left = concat_func(embedded[0::2], axis=1)   # [B, P, k]: e_i^(j)
     right = concat_func(embedded[1::2], axis=1)  # [B, P, k]: e_j^(i)
     products = keras.layers.Multiply()([left, right])
