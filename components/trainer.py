@@ -58,6 +58,7 @@ import tensorflow_transform as tft  # noqa: E402
 import tf_keras as keras  # noqa: E402
 from tfx_bsl.public import tfxio  # noqa: E402
 
+from ctr_models.optimizers import get_optimizer  # noqa: E402
 from ctr_models.tracing import skip_keras_autograph  # noqa: E402
 
 from components.dataset_spec import spec_from_config  # noqa: E402
@@ -161,13 +162,17 @@ def auto_shard_policy(file_patterns, workers):
 
 
 def make_dataset(file_pattern, data_accessor, tft_output, spec, batch_size, input_names,
-                 shuffle=True, shard_policy=None):
-    """Batches of (features, label) from transformed examples; several labels -> a dict.
+                 shuffle=True, shard_policy=None, cache=False):
+    """Batches of (features, label) from transformed examples, repeated; several labels -> a dict.
     `batch_size` is the global batch (a distribution strategy splits it between replicas);
-    `shard_policy` (an AutoShardPolicy) says how several workers divide the input."""
-    dataset = data_accessor.tf_dataset_factory(
-        file_pattern, tfxio.TensorFlowDatasetOptions(batch_size=batch_size, shuffle=shuffle),
-        tft_output.transformed_metadata.schema)
+    `shard_policy` (an AutoShardPolicy) says how several workers divide the input.
+    `cache`: parse one (shuffled) pass, keep its batches in memory and replay them, reshuffling
+    the ORDER of the batches each pass (their composition stays that of the first pass); see
+    BENCHMARKS.md for what it measured."""
+    options = tfxio.TensorFlowDatasetOptions(batch_size=batch_size, shuffle=shuffle,
+                                             num_epochs=1 if cache else None)
+    dataset = data_accessor.tf_dataset_factory(file_pattern, options,
+                                               tft_output.transformed_metadata.schema)
     if shard_policy is not None:
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = shard_policy
@@ -179,7 +184,13 @@ def make_dataset(file_pattern, data_accessor, tft_output, spec, batch_size, inpu
         y = [features[name] for name in labels]
         return x, (y[0] if len(y) == 1 else dict(zip(labels, y)))
 
-    return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        dataset = dataset.cache()
+        if shuffle:
+            dataset = dataset.shuffle(1024, reshuffle_each_iteration=True)
+        dataset = dataset.repeat()
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def check_outputs(model, spec):
@@ -196,8 +207,10 @@ def check_outputs(model, spec):
                          f"models name their outputs by task_names)")
 
 
-def compile_model(model, spec, learning_rate, jit_compile=False):
-    """One loss per label (by output name), weighted by the labels' `loss_weight`."""
+def compile_model(model, spec, learning_rate, jit_compile=False, optimizer="adam"):
+    """One loss per label (by output name), weighted by the labels' `loss_weight`. `optimizer`:
+    a name from ctr_models.optimizers.OPTIMIZER_NAMES ('lazy_adam': Adam that updates only the
+    embedding rows a batch read; see that module and BENCHMARKS.md)."""
     check_outputs(model, spec)
     losses, metrics = {}, {}
     for label in spec.labels:
@@ -213,8 +226,8 @@ def compile_model(model, spec, learning_rate, jit_compile=False):
     if len(spec.labels) == 1:
         losses, metrics = losses[spec.label_names[0]], metrics[spec.label_names[0]]
         loss_weights = None
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses, metrics=metrics,
-                  loss_weights=loss_weights, jit_compile=jit_compile)
+    model.compile(optimizer=get_optimizer(optimizer, learning_rate), loss=losses,
+                  metrics=metrics, loss_weights=loss_weights, jit_compile=jit_compile)
 
 
 def _outputs(model, model_output, spec):

@@ -170,12 +170,12 @@ def _sample_criteo_features(rng: np.random.Generator, vocab_probs: Sequence[np.n
         cats[:, f] = _sample_categorical(rng, p, n)
     for name, rate in _C_MISSING.items():
         f = CRITEO_SPARSE.index(name)
-        cats[rng.random(n) < rate, f] = _C_SIZES[f]
+        cats[rng.random(n) < rate, f] = len(vocab_probs[f])
     group, rate = _C_MISSING_GROUP
     gone = rng.random(n) < rate
     for name in group:
         f = CRITEO_SPARSE.index(name)
-        cats[gone, f] = _C_SIZES[f]
+        cats[gone, f] = len(vocab_probs[f])
     return dense, missing, cats
 
 
@@ -201,7 +201,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=16)
 def criteo_model(model_seed: int = 0, target_ctr: float = _TARGET_CTR,
-                 logit_std: float = _LOGIT_STD) -> CriteoModel:
+                 logit_std: float = _LOGIT_STD,
+                 vocab_sizes: Optional[Tuple[int, ...]] = None) -> CriteoModel:
     """Build (and cache) the planted click model for ``model_seed``.
 
     The component scales are calibrated on a fixed 40k-row sample so that the logit has standard
@@ -209,8 +210,11 @@ def criteo_model(model_seed: int = 0, target_ctr: float = _TARGET_CTR,
     ``target_ctr``; both hold for every seed, which keeps the oracle AUC near 0.8.
     """
     rng = _rng(_TAG_MODEL, model_seed)
+    sizes = _C_SIZES if vocab_sizes is None else [int(k) for k in vocab_sizes]
+    if len(sizes) != len(_C_SIZES) or min(sizes) < 1:
+        raise ValueError(f"vocab_sizes needs {len(_C_SIZES)} positive sizes, got {vocab_sizes}")
     vocab, probs, drift_dir, first_order = [], [], [], []
-    for k, a in zip(_C_SIZES, _C_ZIPF):
+    for k, a in zip(sizes, _C_ZIPF):
         vocab.append(_readonly(_hex_tokens(rng, k)))
         p = (np.arange(k) + 2.0) ** -a
         probs.append(_readonly(p / p.sum()))
@@ -220,7 +224,7 @@ def criteo_model(model_seed: int = 0, target_ctr: float = _TARGET_CTR,
         strength = rng.uniform(0.4, 1.0) * hi * (rng.random() < 0.85)
         first_order.append(rng.standard_normal(k + 1) * strength)
     pairs = tuple((CRITEO_SPARSE.index(a), CRITEO_SPARSE.index(b)) for a, b in _C_PAIRS)
-    latent = {f: rng.standard_normal((_C_SIZES[f] + 1, _LATENT_DIM)) / _LATENT_DIM ** 0.25
+    latent = {f: rng.standard_normal((sizes[f] + 1, _LATENT_DIM)) / _LATENT_DIM ** 0.25
               for f in sorted({f for pair in pairs for f in pair})}
     dense_columns = tuple(CRITEO_DENSE.index(c) for c in _I_EFFECT_COLUMNS)
     dense_weight = rng.choice([-1.0, 1.0], size=len(dense_columns)) * rng.uniform(
@@ -278,7 +282,8 @@ def _oracle_scores(label: np.ndarray, p: np.ndarray) -> Dict[str, float]:
 def generate_criteo(rows: int, seed: int = 0, *, span: Optional[int] = None,
                     drift: float = 0.0, model_seed: Optional[int] = None,
                     target_ctr: float = _TARGET_CTR, logit_std: float = _LOGIT_STD,
-                    return_probability: bool = False, shuffle_labels: bool = False):
+                    return_probability: bool = False, shuffle_labels: bool = False,
+                    vocab_sizes: Optional[Sequence[int]] = None):
     """Generate ``rows`` Criteo-style rows; returns ``(df, info)``.
 
     ``seed`` picks the rows and (unless ``model_seed`` is given) the planted model.  With
@@ -290,13 +295,15 @@ def generate_criteo(rows: int, seed: int = 0, *, span: Optional[int] = None,
     column ``p`` (not part of the Criteo layout; ``write_criteo`` never writes it).
     ``shuffle_labels`` permutes the labels across rows (same CTR, no signal left: a broken
     span that a retraining gate must reject); the oracle scores then describe the shuffled
-    labels.
+    labels.  ``vocab_sizes`` (26 ints) replaces the fields' vocabulary sizes (default 3 to 6,000
+    values; benchmarks use larger ones); it is part of the planted model.
     """
     if rows < 0:
         raise ValueError("rows must be >= 0")
     t0 = time.perf_counter()
     model_seed = seed if model_seed is None else model_seed
-    model = criteo_model(int(model_seed), float(target_ctr), float(logit_std))
+    model = criteo_model(int(model_seed), float(target_ctr), float(logit_std),
+                         None if vocab_sizes is None else tuple(int(k) for k in vocab_sizes))
     rng = _rng(_TAG_ROWS, seed) if span is None else _rng(_TAG_ROWS, seed, span)
     shift = drift * (span or 0)
     probs = model.probs
@@ -342,7 +349,7 @@ def criteo_probability(df: pd.DataFrame, model_seed: int = 0, target_ctr: float 
     dense = np.where(missing, 0, dense_f).astype(np.int64)
     cats = np.empty((n, 26), dtype=np.int32)
     for f, name in enumerate(CRITEO_SPARSE):
-        k = _C_SIZES[f]
+        k = len(model.probs[f])
         codes = pd.Categorical(df[name], categories=model.vocab[f][:k]).codes
         cats[:, f] = np.where(codes < 0, k, codes)
     return _sigmoid(_model_logit(model, dense, missing, cats))
