@@ -1,8 +1,10 @@
-"""Fixed costs of a fresh training process: DeepFM build + compile, first `fit` (tracing), first
-`evaluate` and SavedModel export, with and without `ctr_models.tracing.skip_keras_autograph()`.
+"""Fixed costs of a fresh training process, up to the first training step and after: DeepFM
+import, build + compile, first step, the rest of the first `fit` (tracing), first `evaluate` and
+SavedModel export -- ctr_models with and without `ctr_models.tracing.skip_keras_autograph()`, and
+DeepCTR 0.9.4's DeepFM as its users run it (TensorFlow's defaults), on the same rows.
 
 Each setting runs in its own process (the autograph rule is process-wide and tracing caches are
-per process): `python -m pipeline.bench_startup` prints a Markdown table; `--child on|off` is one
+per process): `python -m pipeline.bench_startup` prints a Markdown table; `--child MODE` is one
 measurement, printed as JSON.
 """
 import os
@@ -16,63 +18,95 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-STEPS = ("build + compile", "first fit (4 steps)", "second fit (4 steps)", "first evaluate",
+STEPS = ("import TensorFlow + model library", "build + compile", "first step",
+         "rest of first fit (4 steps)", "second fit (4 steps)", "first evaluate",
          "SavedModel export")
+TO_FIRST_STEP = STEPS[:3]
+# child mode -> column title
+MODES = {"off": "ctr_models, autograph converts tf_keras (TF default)",
+         "on": "ctr_models, skip_keras_autograph() (the Trainer)",
+         "deepctr": "DeepCTR 0.9.4 (TF default)"}
 
 
-def measure(skip_autograph, rows=4096, batch_size=1024):
-    """Seconds per step in STEPS for a DeepFM over Criteo-format arrays."""
+def measure(mode, rows=4096, batch_size=1024):
+    """Seconds per step in STEPS for a DeepFM over Criteo-format arrays; `mode` is a MODES key."""
     from pipeline.bench import criteo_arrays
-    x, y, _ = criteo_arrays(rows)
-    import tf_keras as keras
-    if skip_autograph:
-        from ctr_models.tracing import skip_keras_autograph
-        skip_keras_autograph()
-    from ctr_models.feature_column import DenseFeat, SparseFeat
-    from ctr_models.models import DeepFM
     import numpy as np
+    x, y = criteo_arrays(rows)[:2]  # the training rows
     seconds = {}
     start = time.perf_counter()
-    columns = [SparseFeat(k, int(v.max()) + 1, 4) if v.dtype == np.int32 else DenseFeat(k, 1)
+
+    def lap(step):
+        nonlocal start
+        now = time.perf_counter()
+        seconds[step], start = now - start, now
+
+    import tf_keras as keras
+    if mode == "deepctr":
+        from deepctr.feature_column import DenseFeat, SparseFeat
+        from deepctr.models import DeepFM
+    else:
+        from ctr_models.feature_column import DenseFeat, SparseFeat
+        from ctr_models.models import DeepFM
+        if mode == "on":
+            from ctr_models.tracing import skip_keras_autograph
+            skip_keras_autograph()
+    lap(STEPS[0])
+    columns = [SparseFeat(k, int(v.max()) + 1, 4) if np.issubdtype(v.dtype, np.integer)
+               else DenseFeat(k, 1)
                for k, v in x.items()]
     model = DeepFM(columns, columns)
     model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy",
                   metrics=[keras.metrics.AUC(name="auc")])
-    for step, action in zip(STEPS, (
-            lambda: None,
-            lambda: model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0),
-            lambda: model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0),
-            lambda: model.evaluate(x, y, batch_size=batch_size, verbose=0),
-            lambda: model.save(tempfile.mkdtemp(), save_format="tf"))):
-        action()
-        now = time.perf_counter()
-        seconds[step], start = now - start, now
+    lap(STEPS[1])
+
+    class FirstStep(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 0:
+                lap(STEPS[2])
+
+    model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, callbacks=[FirstStep()])
+    lap(STEPS[3])
+    model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+    lap(STEPS[4])
+    model.evaluate(x, y, batch_size=batch_size, verbose=0)
+    lap(STEPS[5])
+    model.save(tempfile.mkdtemp(), save_format="tf")
+    lap(STEPS[6])
     return seconds
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--child", choices=["on", "off"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=sorted(MODES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(measure(args.child == "on")))
+        print(json.dumps(measure(args.child)))
         return 0
     results = {}
-    for mode in ("off", "on"):
+    for mode in MODES:
         out = subprocess.run([sys.executable, "-m", "pipeline.bench_startup", "--child", mode],
                              check=True, capture_output=True, text=True).stdout
         results[mode] = json.loads(out.strip().splitlines()[-1])
-    print(f"Fresh-process fixed costs of DeepFM (26 sparse + 13 dense, batch 1024), "
-          f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
+    print(f"Fresh-process fixed costs of DeepFM (26 sparse + 13 dense, 4,096 rows, batch 1024), "
+          f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
+          f"`python -m pipeline.bench_startup`; each column its own process, run back to back")
     print()
-    print("| step | autograph converts tf_keras (TF default) s | skip_keras_autograph() s | ratio |")
-    print("|---|---|---|---|")
+    print("| step | " + " | ".join(f"{title} s" for title in MODES.values())
+          + " | DeepCTR / ours (Trainer) |")
+    print("|---|" + "---|" * (len(MODES) + 1))
+
+    def row(label, values, bold=False):
+        cells = [f"{v:.1f}" for v in values] + [f"{values[2] / max(values[1], 1e-9):.2f}x"]
+        if bold:
+            cells, label = [f"**{c}**" for c in cells], f"**{label}**"
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
     for step in STEPS:
-        off, on = results["off"][step], results["on"][step]
-        print(f"| {step} | {off:.1f} | {on:.1f} | {off / max(on, 1e-9):.1f}x |")
-    total_off, total_on = sum(results["off"].values()), sum(results["on"].values())
-    print(f"| **total** | **{total_off:.1f}** | **{total_on:.1f}** | "
-          f"**{total_off / total_on:.1f}x** |")
+        row(step, [results[mode][step] for mode in MODES])
+    row("time to the first step", [sum(results[mode][s] for s in TO_FIRST_STEP)
+                                   for mode in MODES], bold=True)
+    row("total", [sum(results[mode].values()) for mode in MODES], bold=True)
     return 0
 
 
