@@ -1,0 +1,224 @@
+"""The pipeline at scale: `python -m pipeline.bench_scale --rows N [--out DIR] [-- run options]`.
+
+Generates N Criteo-format rows (data/generators.py), runs `python -m pipeline run --dataset
+criteo` on them into an empty root in a child process, and reports per component its wall time
+(ML-Metadata execution times) and the peak resident memory of the run's processes while it ran
+(the pipeline process and its Beam workers, sampled with psutil). Then, in another child
+process, the reference: pandas reads the same CSV and scikit-learn encodes it (a LabelEncoder
+per categorical column, a MinMaxScaler over the dense columns, fit + transform), with the ratio
+Transform / pandas + scikit-learn. Prints a Markdown section.
+
+The default N finishes in about 5 minutes on an idle 2-core machine; the 1M-row figure:
+
+    python -m pipeline.bench_scale --rows 1000000 --out /tmp/bench-scale-1m
+"""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+PIPELINE_NAME = "ctr_criteo"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def sklearn_encode(df, categorical, dense):
+    """The reference encoding: one LabelEncoder per categorical column (a missing value is the
+    category ''), one MinMaxScaler over the dense columns (a missing value is 0), each fit and
+    applied to all rows. Returns (int ids [rows, len(categorical)], floats [rows, len(dense)])."""
+    import numpy as np
+    from sklearn.preprocessing import LabelEncoder, MinMaxScaler
+    ids = np.empty((len(df), len(categorical)), dtype=np.int64)
+    for i, column in enumerate(categorical):
+        ids[:, i] = LabelEncoder().fit_transform(df[column].fillna("").astype(str).to_numpy())
+    scaled = MinMaxScaler().fit_transform(df[dense].astype("float64").fillna(0.0).to_numpy())
+    return ids, scaled
+
+
+def reference(csv_path):
+    """Seconds of pandas' read_csv and of sklearn_encode on the file, and this process's peak
+    RSS (bytes)."""
+    import pandas as pd
+    from data.generators import CRITEO_DENSE, CRITEO_SPARSE
+    start = time.perf_counter()
+    df = pd.read_csv(csv_path, dtype={c: str for c in CRITEO_SPARSE})
+    read = time.perf_counter() - start
+    start = time.perf_counter()
+    ids, scaled = sklearn_encode(df, CRITEO_SPARSE, CRITEO_DENSE)
+    encode = time.perf_counter() - start
+    return {"rows": len(df), "read_s": read, "encode_s": encode,
+            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+
+
+class TreeMemory(threading.Thread):
+    """Samples the summed RSS of a process and all its descendants every `interval` seconds:
+    `samples` is a list of (time.time(), bytes)."""
+
+    def __init__(self, pid, interval=0.5):
+        super().__init__(daemon=True)
+        import psutil
+        self.root = psutil.Process(pid)
+        self.interval = interval
+        self.samples = []
+        self.stopped = threading.Event()
+
+    def run(self):
+        import psutil
+        while not self.stopped.is_set():
+            total = 0
+            try:
+                processes = [self.root] + self.root.children(recursive=True)
+            except psutil.NoSuchProcess:
+                return
+            for p in processes:
+                try:
+                    total += p.memory_info().rss
+                except psutil.NoSuchProcess:  # a Beam worker that just ended
+                    pass
+            self.samples.append((time.time(), total))
+            self.stopped.wait(self.interval)
+
+    def peak(self, start=None, end=None):
+        """Largest sample in [start, end] (seconds since the epoch); None without samples."""
+        inside = [rss for t, rss in self.samples
+                  if (start is None or t >= start) and (end is None or t <= end)]
+        return max(inside) if inside else None
+
+
+def component_intervals(metadata_path, pipeline_name=PIPELINE_NAME):
+    """[(component, state, start, end)] of the latest run, in seconds since the epoch, from the
+    ML-Metadata executions (create and last update times)."""
+    from pipeline.report import STATE_NAMES, _latest_run, _node_id, _store
+    store = _store(metadata_path)
+    run = _latest_run(store, pipeline_name)
+    executions = sorted(store.get_executions_by_context(run.id),
+                        key=lambda e: e.create_time_since_epoch)
+    return [(_node_id(store, e), STATE_NAMES.get(e.last_known_state, str(e.last_known_state)),
+             e.create_time_since_epoch / 1000.0, e.last_update_time_since_epoch / 1000.0)
+            for e in executions]
+
+
+def run_pipeline_measured(data_dir, root, extra, log_path):
+    """`python -m pipeline run` in a child process, its process tree's memory sampled. Returns
+    (wall seconds, TreeMemory, peak RSS of the largest child process from getrusage)."""
+    command = [sys.executable, "-m", "pipeline", "run", "--dataset", "criteo", "--data",
+               data_dir, "--root", root] + list(extra)
+    start = time.perf_counter()
+    with open(log_path, "w") as out:
+        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        memory = TreeMemory(child.pid)
+        memory.start()
+        status = child.wait()
+        memory.stopped.set()
+        memory.join()
+    seconds = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({status}); see {log_path}")
+    return seconds, memory, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+
+
+def _gib(value):
+    return "-" if value is None else f"{value / 2**30:.2f}"
+
+
+def format_section(rows, command, components, memory, run_seconds, child_peak, ref, load,
+                   generate_seconds, beam_note):
+    transform = next((end - start for name, _, start, end in components
+                      if name == "Transform"), None)
+    lines = [
+        f"## Pipeline at scale (issue 11, goal 5), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, load average {load[0]:.1f} before / {load[1]:.1f} after "
+        f"(a shared machine: other jobs ran beside it, so the seconds are upper bounds). "
+        f"{rows:,} generated Criteo-format rows ({generate_seconds:.0f} s to generate), "
+        f"empty root{beam_note}.",
+        "",
+        "    " + command,
+        "",
+        "| component | state | wall s | peak RSS of the run's processes (GiB) |",
+        "|---|---|--:|--:|",
+    ]
+    for name, state, start, end in components:
+        lines.append(f"| {name} | {state} | {end - start:.1f} | {_gib(memory.peak(start, end))} |")
+    total = sum(end - start for _, _, start, end in components)
+    lines += [
+        f"| **components** | | **{total:.1f}** | {_gib(memory.peak())} |",
+        "",
+        f"Wall time of `python -m pipeline run` (start-up included): {run_seconds:.0f} s; "
+        f"largest single process (getrusage of the children): {_gib(child_peak)} GiB.",
+        "",
+        f"Reference, same CSV, same machine, after the run: pandas `read_csv` "
+        f"{ref['read_s']:.1f} s + scikit-learn fit + transform (LabelEncoder x 26, MinMaxScaler "
+        f"over 13 dense) {ref['encode_s']:.1f} s, peak RSS {_gib(ref['peak_rss'])} GiB.",
+    ]
+    if transform is not None:
+        both = ref["read_s"] + ref["encode_s"]
+        lines.append(
+            f"Transform / (read + fit + transform) = {transform:.1f} / {both:.1f} s = "
+            f"**{transform / both:.1f}x**; Transform / (fit + transform) = "
+            f"{transform / ref['encode_s']:.1f}x. Goal (within 2x): "
+            f"{'met' if transform / both <= 2 else '**missed**'}. Transform also reads "
+            f"ExampleGen's TFRecords, computes the vocabulary with its frequency threshold, "
+            f"writes both transformed splits and saves the transform graph.")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="folder for the data and the run root (default: a "
+                                      "temporary folder, removed afterwards)")
+    parser.add_argument("--reference", metavar="CSV", help=argparse.SUPPRESS)
+    args, extra = parser.parse_known_args(argv)
+    if args.reference:  # the child process of the reference measurement
+        print(json.dumps(reference(args.reference)))
+        return 0
+    extra = [a for a in extra if a != "--"]
+    load_before = os.getloadavg()[0]
+    out = os.path.abspath(args.out) if args.out else tempfile.mkdtemp(prefix="bench-scale-")
+    data_dir, root = os.path.join(out, "data"), os.path.join(out, "root")
+    if os.path.exists(os.path.join(root, "metadata.sqlite")):
+        raise SystemExit(f"--out {out}: holds a run root already; use an empty folder")
+    try:
+        from data.generators import write_criteo
+        start = time.perf_counter()
+        info = write_criteo(data_dir, rows=args.rows, seed=args.seed)
+        generate_seconds = time.perf_counter() - start
+        size = os.path.getsize(info["path"])
+        run_seconds, memory, child_peak = run_pipeline_measured(
+            data_dir, root, extra, os.path.join(out, "pipeline.out"))
+        components = component_intervals(os.path.join(root, "metadata.sqlite"))
+        ref = json.loads(subprocess.run(
+            [sys.executable, "-m", "pipeline.bench_scale", "--reference", info["path"]],
+            check=True, capture_output=True, text=True, cwd=REPO).stdout.strip().splitlines()[-1])
+        beam = "multi_processing" if size > 100 * 2**20 else "in_memory"  # as --beam-mode auto
+        for i, option in enumerate(extra):
+            if option == "--beam-mode" and i + 1 < len(extra):
+                beam = extra[i + 1]
+            elif option.startswith("--beam-mode="):
+                beam = option.split("=", 1)[1]
+        command = "python -m pipeline.bench_scale " + " ".join(
+            argv if argv is not None else sys.argv[1:])
+        print(format_section(args.rows, command.strip(), components, memory, run_seconds,
+                             child_peak, ref, (load_before, os.getloadavg()[0]),
+                             generate_seconds, f", {size / 2**20:.0f} MB of CSV, Beam {beam}"))
+    finally:
+        if not args.out:
+            shutil.rmtree(out, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
