@@ -7,8 +7,8 @@ learning_rate, epochs, jit_compile (XLA; off by default: measured far slower for
 CPU), early_stopping (default True), early_stopping_patience (default 1).
 
 Early stopping with the best weights (epochs > 1, unless `early_stopping` is False): CTR models
-with large id vocabularies overfit after a pass or two (the demo's eval AUC fell from 0.756 after
-epoch 1 to 0.681 after epoch 4), so training stops once the validation metric has not improved for
+with large id vocabularies overfit after a pass or two (the 100k-row demo, 4 epochs: eval AUC
+0.748, 0.738, 0.702, 0.679), so training stops once the validation metric has not improved for
 `early_stopping_patience` epochs, and the model exported is the one of the best epoch, also when
 training ran out of epochs first: more epochs never make the candidate worse. This is Keras'
 EarlyStopping (restore_best_weights) on the epoch-end validation metrics (`eval_steps` batches of
