@@ -211,6 +211,11 @@ def main(argv=None):
                 beam = option.split("=", 1)[1]
         command = "python -m pipeline.bench_scale " + " ".join(
             argv if argv is not None else sys.argv[1:])
+        if args.out:  # the raw figures, for another look later
+            with open(os.path.join(out, "bench_scale.json"), "w") as f:
+                json.dump({"rows": args.rows, "components": components, "reference": ref,
+                           "run_seconds": run_seconds, "child_peak_rss": child_peak,
+                           "memory_samples": memory.samples}, f)
         print(format_section(args.rows, command.strip(), components, memory, run_seconds,
                              child_peak, ref, (load_before, os.getloadavg()[0]),
                              generate_seconds, f", {size / 2**20:.0f} MB of CSV, Beam {beam}"))
