@@ -289,8 +289,11 @@ def format_result(result: Dict) -> str:
              f"{s['replicas']} replica(s) in sync"
              + (f", input sharded by {s['auto_shard_policy']}" if s.get("auto_shard_policy")
                 else ""),
-             f"{s['train_steps']} steps x global batch {s['batch_size']} in "
-             f"{s['train_seconds']} s ({s['examples_per_second']:,.0f} examples/s)"]
+             f"{s.get('steps_run', s['train_steps'])} steps x global batch {s['batch_size']} in "
+             f"{s['train_seconds']} s ({s['examples_per_second']:,.0f} examples/s)"
+             + (f"; stopped early after epoch {stop['stopped_epoch']} of {s['epochs']}"
+                if (stop := s.get("early_stopping") or {}).get("stopped_epoch") else "")
+             + (f", kept epoch {stop['best_epoch']}" if stop.get("best_epoch") else "")]
     for label, task in s.get("tasks", {}).items():
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in task.items()
                             if k.startswith(("train_", "eval_")))
