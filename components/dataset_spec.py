@@ -24,8 +24,9 @@ Example (data/specs/criteo.yaml)::
     sparse: [C1, {name: C2, encoding: hash, hash_buckets: 10000}, ...]
     multi_value:
       - {name: genres, separator: "|", max_length: 3, combiner: mean}
-    slices: [C6, C9]
+    slices: [C6, C9]                 # or {name: C9, top_values: 20}: its 20 most frequent values
     evaluation: {auc_threshold: 0.6, auc_change_threshold: -0.01}
+    # also slice_top_values (default 100): the limit for every vocabulary-encoded slice feature
     split: {train: 9, eval: 1}
 
 Id layout produced by Transform (documented safe mappings):
@@ -197,12 +198,23 @@ class BehaviourSpec:
 class EvaluationSpec:
     """Blessing gates on the overall eval slice. Binary labels: AUC >= auc_threshold and AUC no
     more than |auc_change_threshold| below the baseline. Regression labels: MSE <= max_mse (when
-    set) and MSE at most mse_relative_change above the baseline's (0.01 = 1% worse)."""
+    set) and MSE at most mse_relative_change above the baseline's (0.01 = 1% worse).
+
+    `slices`: the features TFMA slices by (raw values). A vocabulary-encoded sparse slice feature
+    is limited to its `slice_top_values` most frequent values (None: every value), or to its own
+    `top_values` (`slices: [{name: C9, top_values: 20}]`, kept in `slice_limits`); see
+    components/evaluation.py for how the values are chosen and why the metrics stay the same."""
     auc_threshold: float = 0.5
     auc_change_threshold: float = -0.01
     max_mse: Optional[float] = None
     mse_relative_change: float = 0.01
     slices: tuple = ()
+    slice_top_values: Optional[int] = 100
+    slice_limits: tuple = ()  # ((feature, top_values), ...) given per slice in the spec
+
+    def top_values(self, feature) -> Optional[int]:
+        """The most frequent values of slice `feature` to keep (None: all of them)."""
+        return dict(self.slice_limits).get(feature, self.slice_top_values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -338,9 +350,10 @@ def _parse(raw, source):
              for x in raw.get("multi_value") or []]
     behaviour, multi = _behaviour_features(raw.get("behaviour"), sparse, multi, source)
     evaluation_raw = dict(raw.get("evaluation") or {})
-    slices = raw.get("slices") or []
+    slices, slice_limits = _slices(raw.get("slices") or [], source)
     evaluation = EvaluationSpec(**_checked_keys(evaluation_raw, EvaluationSpec, source,
-                                                "evaluation"), slices=tuple(slices))
+                                                "evaluation"), slices=slices,
+                                slice_limits=slice_limits)
     split = raw.get("split") or {"train": 9, "eval": 1}
     if set(split) != {"train", "eval"} or not all(isinstance(v, int) and v > 0
                                                    for v in split.values()):
@@ -493,8 +506,23 @@ def _categorical_defaults(sparse_defaults):
     return {k: v for k, v in (sparse_defaults or {}).items() if k in allowed}
 
 
+def _slices(entries, source):
+    """`slices:` entries (a name, or {name, top_values}) -> (names, ((name, top_values), ...))."""
+    names, limits = [], []
+    for entry in entries:
+        if isinstance(entry, dict):
+            unknown = sorted(set(entry) - {"name", "top_values"})
+            if unknown or "name" not in entry:
+                raise _err(source, "slices", f"an entry is a feature name or {{name, top_values}},"
+                                             f" got {entry!r}")
+            limits.append((entry["name"], entry.get("top_values")))
+            entry = entry["name"]
+        names.append(entry)
+    return tuple(names), tuple(limits)
+
+
 def _checked_keys(raw, cls, source, section):
-    allowed = {f.name for f in dataclasses.fields(cls)} - {"slices"}
+    allowed = {f.name for f in dataclasses.fields(cls)} - {"slices", "slice_limits"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise _err(source, section, _unknown(unknown, allowed))
@@ -562,6 +590,17 @@ def _validate(spec):
             close = difflib.get_close_matches(str(s), sorted(feature_names), n=1)
             raise _err(src, "slices", f"{s!r} is not a declared feature"
                        + (f" (did you mean {close[0]!r}?)" if close else ""))
+    limited = {f.name for f in spec.sparse if f.encoding == "vocabulary"}
+    top = spec.evaluation.slice_top_values
+    if top is not None and not (isinstance(top, int) and not isinstance(top, bool) and top > 0):
+        raise _err(src, "evaluation.slice_top_values",
+                   f"must be a positive int or null, got {top!r}")
+    for name, top in spec.evaluation.slice_limits:
+        if not (isinstance(top, int) and not isinstance(top, bool) and top > 0):
+            raise _err(src, f"slices.{name}", f"top_values must be a positive int, got {top!r}")
+        if name not in limited:
+            raise _err(src, f"slices.{name}", "top_values needs a vocabulary-encoded sparse "
+                       "feature (its most frequent values come from its vocabulary)")
     if spec.columns is not None:
         if spec.format != "csv":
             raise _err(src, "columns", "only applies to format: csv (a CSV without header line)")
@@ -596,7 +635,9 @@ def spec_from_config(config):
     sparse = [SparseSpec(**x) for x in raw.pop("sparse")]
     multi = [MultiValueSpec(**x) for x in raw.pop("multi_value")]
     ev = raw.pop("evaluation", {})  # absent in the components' copy (pipeline.spec_without_gates)
-    evaluation = EvaluationSpec(**{**ev, "slices": tuple(ev.get("slices", ()))})
+    evaluation = EvaluationSpec(**{**ev, "slices": tuple(ev.get("slices", ())),
+                                   "slice_limits": tuple(tuple(x) for x in
+                                                         ev.get("slice_limits", ()))})
     split = tuple(tuple(x) for x in raw.pop("split"))
     columns = raw.pop("columns", None)
     behaviour = raw.pop("behaviour", None)

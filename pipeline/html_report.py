@@ -407,7 +407,9 @@ def build_report(root: str, run_id: Optional[str] = None) -> dict:
         candidate, baseline, config = _load_evaluation(run.evaluation_uri)
         intervals = config.options.compute_confidence_intervals.value
         blessed_ok, failures = _validation(run.evaluation_uri)
-        slice_features = [list(s.feature_keys) for s in config.slicing_specs if s.feature_keys]
+        # a feature limited to its top values ran as an SQL slice (components/evaluation.py)
+        from components.evaluation import sliced_features
+        slice_features = sliced_features(config)
         outputs_seen = sorted({o for m in candidate.metrics.values() for o in m})
         for output in outputs_seen:
             overall = candidate.metrics.get((), {}).get(output, {})

@@ -19,7 +19,7 @@ def test_binary_spec_gates_overall_auc_and_reports_slices():
     assert [list(s.feature_keys) for s in gate.slicing_specs] == [[]]
     assert gate.threshold.value_threshold.lower_bound.value == spec.evaluation.auc_threshold
     assert gate.threshold.change_threshold.absolute.value == spec.evaluation.auc_change_threshold
-    for name in ("BinaryCrossentropy", "Calibration", "ExampleCount"):
+    for name in ("BinaryCrossEntropy", "Calibration", "ExampleCount"):
         _metric(config, name)
 
 
@@ -65,3 +65,144 @@ def test_confidence_intervals_are_opt_in():
     spec = load_spec("criteo")
     assert not eval_config(spec).options.compute_confidence_intervals.value
     assert eval_config(spec, confidence_intervals=True).options.compute_confidence_intervals.value
+
+
+def test_logloss_is_tfma_binary_cross_entropy_under_the_keras_key():
+    """TFMA's own metric (no traced TF update per example), reported as binary_crossentropy
+    (the key the run summary and the report read), equal to the NumPy logloss."""
+    import numpy as np
+    import tensorflow_model_analysis as tfma
+    _metric(eval_config(load_spec("criteo")), "BinaryCrossEntropy")
+    labels = np.array([1.0, 0.0, 1.0, 0.0, 0.0])
+    predictions = np.array([0.9, 0.2, 0.35, 0.6, 0.01])
+    (computation,) = tfma.metrics.BinaryCrossEntropy().computations()
+    combiner = computation.combiner
+    accumulator = combiner.create_accumulator()
+    for y, p in zip(labels, predictions):
+        accumulator = combiner.add_input(accumulator, tfma.metrics.StandardMetricInputs(
+            labels=np.array([y]), predictions=np.array([p]), example_weights=np.array([1.0])))
+    ((key, value),) = combiner.extract_output(accumulator).items()
+    assert key.name == "binary_crossentropy"
+    expected = -np.mean(labels * np.log(predictions) + (1 - labels) * np.log(1 - predictions))
+    np.testing.assert_allclose(value, expected, rtol=1e-12)
+
+
+def _spec(slices, evaluation=None):
+    from components.dataset_spec import DatasetSpec
+    return DatasetSpec.from_dict({
+        "labels": [{"name": "click", "column": "click"}], "dense": ["price"],
+        "sparse": ["site", "app", {"name": "ad", "encoding": "hash", "hash_buckets": 100},
+                   {"name": "user", "vocab_group": "people"}],
+        "slices": slices, "evaluation": evaluation or {}})
+
+
+def test_vocabulary_slice_features_are_limited_to_their_top_values_by_default():
+    from components.dataset_spec import spec_from_config
+    from pipeline.pipeline import slice_limits
+    spec = _spec(["site", {"name": "user", "top_values": 20}, "ad", "price"])
+    assert spec.evaluation.slices == ("site", "user", "ad", "price")
+    # hash-encoded and dense features have no vocabulary to rank their values: all values
+    assert slice_limits(spec) == {
+        "site": {"top_values": 100, "vocabulary": "vocab_ids", "prefix": "site="},
+        "user": {"top_values": 20, "vocabulary": "vocab_people", "prefix": "user="}}
+    # the config still names the features; the Evaluator's executor picks the values
+    assert [list(s.feature_keys) for s in eval_config(spec).slicing_specs] == [
+        [], ["site"], ["user"], ["ad"], ["price"]]
+    assert spec_from_config(spec.to_dict()).evaluation == spec.evaluation
+    assert slice_limits(_spec(["site", "user"], {"slice_top_values": None})) == {}
+    assert slice_limits(_spec(["site"], {"slice_top_values": 5}))["site"]["top_values"] == 5
+    assert slice_limits(load_spec("criteo")).keys() == {"C6", "C9"}
+
+
+def test_a_top_values_limit_needs_a_vocabulary_feature_and_a_positive_int():
+    import pytest
+    from components.dataset_spec import SpecError
+    with pytest.raises(SpecError, match=r"slices\.ad: top_values needs a vocabulary-encoded"):
+        _spec([{"name": "ad", "top_values": 5}])
+    with pytest.raises(SpecError, match=r"slices\.site: top_values must be a positive int"):
+        _spec([{"name": "site", "top_values": 0}])
+    with pytest.raises(SpecError, match="slice_top_values: must be a positive int or null"):
+        _spec(["site"], {"slice_top_values": "all"})
+    with pytest.raises(SpecError, match="an entry is a feature name or"):
+        _spec([{"name": "site", "top": 5}])
+
+
+def _model_dir(tmp_path, vocabulary, raw_types):
+    """A model folder as the Evaluator sees it: the Transform vocabulary among the SavedModel
+    assets, the raw-data schema in assets.extra."""
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "vocab_ids").write_text("".join(t + "\n" for t in vocabulary))
+    (tmp_path / "assets.extra").mkdir()
+    (tmp_path / "assets.extra" / "raw_schema.pbtxt").write_text("".join(
+        f'feature {{ name: "{name}" type: {kind} }}\n' for name, kind in raw_types.items()))
+    return str(tmp_path)
+
+
+def test_a_limited_slice_becomes_an_sql_slice_of_the_most_frequent_values(tmp_path):
+    from components.evaluation import limit_slices, sliced_features
+    # tft.vocabulary order (descending frequency), several fields; "site=" is the missing value
+    model_dir = _model_dir(tmp_path, ["site=a", "app=x", "site=", "site=b", "site=c", "app=y",
+                                      "site=d"], {"site": "BYTES", "app": "BYTES", "ad": "BYTES"})
+    limits = {name: {"top_values": 2, "vocabulary": "vocab_ids", "prefix": f"{name}="}
+              for name in ("site", "app")}
+    config = eval_config(_spec(["site", "app", "ad"]))
+    limited = limit_slices(config, limits, model_dir)
+    assert [(list(s.feature_keys), s.slice_keys_sql) for s in limited.slicing_specs] == [
+        ([], ""),
+        ([], r"SELECT STRUCT(`site`) FROM example.`site` WHERE `site` IN (b'\x61', b'\x62')"),
+        # a limit the vocabulary does not exceed keeps the feature slice (unseen values too)
+        (["app"], ""), (["ad"], "")]
+    assert limited.metrics_specs == config.metrics_specs
+    assert list(config.slicing_specs[1].feature_keys) == ["site"]  # the input is not changed
+    # the report's tables: one per feature, in the spec's order
+    assert sliced_features(limited) == sliced_features(config) == [["site"], ["app"], ["ad"]]
+
+
+def test_the_sql_slice_keys_equal_the_feature_slice_keys_for_the_kept_values():
+    """Run by tfx_bsl's SQL engine (what TFMA's SqlSliceKeyExtractor runs) on raw values that
+    TFMA's feature_values would misread (numbers, leading zeros) or that need quoting."""
+    import pyarrow as pa
+    from tfx_bsl.arrow import sql_util
+    from components.evaluation import values_sql
+    values = ["12345678", "it's", "é", "0012", "a\\b"]
+    rows = [[v.encode()] for v in values] + [[], [b"other"]]
+    batch = pa.RecordBatch.from_arrays([pa.array(rows, type=pa.list_(pa.binary()))], ["C6"])
+    sql = f"SELECT ARRAY({values_sql('C6', values)}) as slice_key FROM Examples as example;"
+    keys = sql_util.RecordBatchSQLSliceQuery(sql, batch.schema).Execute(batch)
+    assert [[tuple(k) for (k,) in row] for row in keys] == [[("C6", v)] for v in values] + [[], []]
+
+
+def test_an_int_feature_is_limited_by_exact_values(tmp_path):
+    import numpy as np
+    from tensorflow_model_analysis.slicer import slicer_lib
+    from components.evaluation import limit_slices
+    model_dir = _model_dir(tmp_path, ["movie=7", "movie=12", "movie=3"], {"movie": "INT"})
+    config = eval_config(_spec(["site"]))
+    del config.slicing_specs[1:]
+    config.slicing_specs.add(feature_keys=["movie"])
+    limits = {"movie": {"top_values": 2, "vocabulary": "vocab_ids", "prefix": "movie="}}
+    specs = limit_slices(config, limits, model_dir).slicing_specs[1:]
+    assert [dict(s.feature_values) for s in specs] == [{"movie": "7"}, {"movie": "12"}]
+
+    def keys(slicing_specs, value):  # TFMA's slice keys of an example with movie = value
+        return list(slicer_lib.get_slices_for_features_dicts(
+            [{"movie": np.array([value])}], None,
+            [slicer_lib.SingleSliceSpec(spec=s) for s in slicing_specs]))
+
+    for value in (7, 12):  # the same key, int value, as slicing by the feature
+        assert keys(specs, value) == keys(config.slicing_specs[1:], value) == [(("movie", value),)]
+    assert keys(specs, 3) == []
+
+
+def test_the_evaluator_component_carries_the_limits():
+    from tfx.types import standard_artifacts
+    from tfx.types.channel import Channel
+    from components.evaluation import SLICE_TOP_VALUES_KEY, Evaluator
+    spec = load_spec("criteo")
+    evaluator = Evaluator(examples=Channel(type=standard_artifacts.Examples),
+                          model=Channel(type=standard_artifacts.Model),
+                          baseline_model=Channel(type=standard_artifacts.Model),
+                          eval_config=eval_config(spec), slice_top_values='{"C6": {}}')
+    assert evaluator.id == "Evaluator"
+    assert evaluator.exec_properties[SLICE_TOP_VALUES_KEY] == '{"C6": {}}'
+    assert set(evaluator.outputs) == {"evaluation", "blessing"}

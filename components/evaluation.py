@@ -1,0 +1,173 @@
+"""The Evaluator: TFX's, with high-cardinality slice features limited to their most frequent values.
+
+TFMA slices by raw feature values and keeps every metric's state per slice (AUC alone is a
+10,000-bucket histogram), feeding each example to every slice it belongs to. A slice feature with
+thousands of values (Criteo's C6 at 200k rows: 7,073) made the Evaluator several times slower and
+filled the report's worst-slice tables with one-row slices. So a vocabulary-encoded slice
+feature is limited to its `top_values` most frequent values (dataset spec: `evaluation.
+slice_top_values`, or `slices: [{name: C9, top_values: 20}]`).
+
+Which values: the first `top_values` tokens of the feature in its Transform vocabulary, which
+`tft.vocabulary` orders by descending frequency over the training split; the candidate model
+carries that file among its SavedModel assets (tokens are field-qualified, "C6=fbad5c96", see
+components/transform.py). The values are known only once Transform has run, so this executor
+rewrites the EvalConfig before TFX's Evaluator executor runs: `SlicingSpec(feature_keys=[C6])`
+becomes `SlicingSpec(slice_keys_sql="SELECT STRUCT(C6) FROM example.C6 WHERE C6 IN (...)")`,
+TFMA's SQL slicing, whose slice keys are the same (C6, value) pairs (an int feature: one
+`SlicingSpec(feature_values={C6: value})` per value, see `limit_slices`). Each kept slice holds
+exactly the examples it held before, so its metrics are the same; other values get no slice; the
+overall slice, the thresholds (overall only) and the blessing do not change. When the vocabulary
+holds no more than `top_values` values of the feature (the limit would keep everything it knows),
+the slice is left as it was, so values missing from the vocabulary (rare in training, or unseen)
+still get their slices. TFMA writes the config it ran with (the rewritten one) beside the
+results, so `eval_config.json` lists the kept values.
+"""
+import json
+import logging
+import os
+import re
+from typing import Dict, List
+
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from tfx import types
+from tfx.components.evaluator import component as tfx_evaluator_component
+from tfx.components.evaluator import executor as tfx_evaluator
+from tfx.dsl.components.base import executor_spec
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ExecutionParameter
+from tfx.utils import path_utils, proto_utils
+
+# exec property: JSON {feature: {"top_values": k, "vocabulary": asset file, "prefix": "C6="}}
+SLICE_TOP_VALUES_KEY = "slice_top_values"
+
+
+def top_values(vocabulary_path: str, prefix: str, limit: int) -> List[str]:
+    """The first `limit` values of the tokens starting with `prefix` in a frequency-ordered
+    vocabulary file, without the prefix; the missing-value token ("C6=") is not a value. Reads
+    one more than `limit`, so that `len(result) > limit` tells that the limit binds."""
+    values = []
+    with tf.io.gfile.GFile(vocabulary_path) as f:
+        for line in f:
+            token = line.rstrip("\n")
+            if token.startswith(prefix) and len(token) > len(prefix):
+                values.append(token[len(prefix):])
+                if len(values) > limit:
+                    break
+    return values
+
+
+def values_sql(feature: str, values: List[str]) -> str:
+    """TFMA `slice_keys_sql` slicing a string `feature` by `values` only (bytes literals with
+    every byte escaped: no quoting or encoding issue whatever a value holds); its slice keys are
+    the ones of `SlicingSpec(feature_keys=[feature])`, (feature, value), for the kept values."""
+    literals = ", ".join("b'" + "".join(f"\\x{b:02x}" for b in v.encode()) + "'"
+                         for v in values)
+    return f"SELECT STRUCT(`{feature}`) FROM example.`{feature}` WHERE `{feature}` IN ({literals})"
+
+
+def sliced_features(config: tfma.EvalConfig) -> List[List[str]]:
+    """The feature names each slicing spec of `config` slices by, in order, without repeats and
+    without the overall slice: a limited feature's SQL slice (`values_sql`) counts as its
+    feature's."""
+    result = []
+    for spec in config.slicing_specs:
+        names = list(spec.feature_keys) or sorted(spec.feature_values)
+        match = re.match(r"SELECT STRUCT\(`([^`]+)`\) FROM example\.", spec.slice_keys_sql)
+        if match:
+            names = [match.group(1)]
+        if names and names not in result:
+            result.append(names)
+    return result
+
+
+def raw_types(model_dir: str) -> Dict[str, str]:
+    """Raw feature name -> schema type name (BYTES, INT, FLOAT) from the raw-data schema the
+    Trainer exports beside the model (assets.extra/raw_schema.pbtxt); {} without one."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from google.protobuf import text_format
+    path = os.path.join(model_dir, "assets.extra", "raw_schema.pbtxt")
+    if not tf.io.gfile.exists(path):
+        return {}
+    with tf.io.gfile.GFile(path) as f:
+        schema = text_format.Parse(f.read(), schema_pb2.Schema())
+    return {f.name: schema_pb2.FeatureType.Name(f.type) for f in schema.feature}
+
+
+def limit_slices(config: tfma.EvalConfig, limits: Dict, model_dir: str) -> tfma.EvalConfig:
+    """A copy of `config` whose single-feature slice on a limited feature is replaced by a
+    `slice_keys_sql` slice of its most frequent values (an int feature: one `feature_values`
+    slice per value); other slices are kept as they are, in order. (Not feature_values for
+    strings: TFMA reads a value that looks like a number, "12345678", as a number, which then
+    never matches the feature's bytes; and one SQL slice is one test per example, not one per
+    value.)"""
+    types_by_name = raw_types(model_dir)
+    result = tfma.EvalConfig()
+    result.CopyFrom(config)
+    del result.slicing_specs[:]
+    for spec in config.slicing_specs:
+        feature = spec.feature_keys[0] if len(spec.feature_keys) == 1 else None
+        limit = limits.get(feature) if not spec.feature_values else None
+        raw_type = types_by_name.get(feature, "BYTES")
+        if limit is None or raw_type not in ("BYTES", "INT"):
+            result.slicing_specs.append(spec)
+            continue
+        values = top_values(os.path.join(model_dir, "assets", limit["vocabulary"]),
+                            limit["prefix"], limit["top_values"])
+        if len(values) <= limit["top_values"]:
+            result.slicing_specs.append(spec)  # the limit keeps every value it knows: as it was
+            continue
+        kept = values[:limit["top_values"]]
+        logging.info("Slicing %s by its %d most frequent values (%s, ...)", feature, len(kept),
+                     ", ".join(kept[:3]))
+        if raw_type == "INT":  # TFMA reads feature_values as numbers: exact for an int feature
+            result.slicing_specs.extend(tfma.SlicingSpec(feature_values={feature: v})
+                                        for v in kept)
+        else:
+            result.slicing_specs.append(tfma.SlicingSpec(slice_keys_sql=values_sql(feature, kept)))
+    return result
+
+
+class Executor(tfx_evaluator.Executor):
+    """TFX's Evaluator executor on the EvalConfig with limited slices (`limit_slices`)."""
+
+    def Do(self, input_dict, output_dict, exec_properties):
+        limits = json.loads(exec_properties.get(SLICE_TOP_VALUES_KEY) or "{}")
+        config_json = exec_properties.get(standard_component_specs.EVAL_CONFIG_KEY)
+        if limits and config_json:
+            model = artifact_utils.get_single_instance(
+                input_dict[standard_component_specs.MODEL_KEY])
+            model_dir = path_utils.serving_model_path(
+                model.uri, path_utils.is_old_model_artifact(model))
+            config = proto_utils.json_to_proto(config_json, tfma.EvalConfig())
+            config = limit_slices(config, limits, model_dir)
+            exec_properties = {**exec_properties,
+                               standard_component_specs.EVAL_CONFIG_KEY:
+                                   proto_utils.proto_to_json(config)}
+        super().Do(input_dict, output_dict, exec_properties)
+
+
+class EvaluatorSpec(standard_component_specs.EvaluatorSpec):
+    PARAMETERS = {**standard_component_specs.EvaluatorSpec.PARAMETERS,
+                  SLICE_TOP_VALUES_KEY: ExecutionParameter(type=str, optional=True)}
+
+
+class Evaluator(tfx_evaluator_component.Evaluator):
+    """TFX's Evaluator (same id, inputs and outputs) with `slice_top_values`: JSON of
+    {feature: {"top_values": k, "vocabulary": its vocabulary's asset file name, "prefix": its
+    token prefix}} (pipeline.slice_limits builds it from the dataset spec). Part of the cache
+    key, like the EvalConfig."""
+    SPEC_CLASS = EvaluatorSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
+                 baseline_model: types.BaseChannel, eval_config: tfma.EvalConfig,
+                 slice_top_values: str = ""):
+        # TFX's __init__ builds its own spec class; this one adds the parameter to the same fields
+        spec = EvaluatorSpec(
+            examples=examples, model=model, baseline_model=baseline_model,
+            eval_config=eval_config, example_splits="null", fairness_indicator_thresholds="null",
+            evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
+            blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+            slice_top_values=slice_top_values)
+        super(tfx_evaluator_component.Evaluator, self).__init__(spec=spec)

@@ -1,0 +1,99 @@
+"""The Evaluator's work on an existing run root, outside the pipeline: TFX's Evaluator executor
+(`--config before`: TFX's executor with the Keras BinaryCrossentropy, the config before the
+Evaluator section of BENCHMARKS.md) or components.evaluation's (`--config after`: the pipeline's
+config and slice limits), on the root's eval split and its first trained model, optionally with
+that model as the baseline too (the work of a rerun's comparison). Configurations run in turn in
+one process (imports paid once); each prints its wall time, its CPU time (all threads of this
+process: in_memory runs everything here), the blessing and the overall metrics.
+
+    .venv/bin/python -m pipeline.bench_evaluator --root runs/demo before after
+    .venv/bin/python -m pipeline.bench_evaluator --root runs/demo --baseline before after
+"""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import argparse  # noqa: E402
+import glob  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+CONFIGS = ("before", "after")
+
+
+def measure(root, spec_name, config_name, baseline, beam_mode):
+    import tensorflow_model_analysis as tfma
+    from tfx.components.evaluator import executor as tfx_evaluator
+    from tfx.dsl.components.base import base_beam_executor
+    from tfx.types import standard_artifacts
+    from tfx.utils import proto_utils
+    from components import evaluation
+    from components.dataset_spec import load_spec
+    from pipeline import pipeline
+
+    spec = load_spec(spec_name)
+    config = pipeline.eval_config(spec)
+    props = {"example_splits": "null"}
+    if config_name == "before":
+        for metrics_spec in config.metrics_specs:
+            for metric in metrics_spec.metrics:
+                if metric.class_name == "BinaryCrossEntropy":
+                    metric.class_name = "BinaryCrossentropy"
+        executor_class = tfx_evaluator.Executor
+    else:
+        props["slice_top_values"] = json.dumps(pipeline.slice_limits(spec))
+        executor_class = evaluation.Executor
+    props["eval_config"] = proto_utils.proto_to_json(config)
+    examples = standard_artifacts.Examples()
+    examples.uri = sorted(glob.glob(os.path.join(root, "pipeline_root", "CsvExampleGen",
+                                                 "examples", "*")))[-1]
+    examples.split_names = json.dumps(["train", "eval"])
+    model = standard_artifacts.Model()
+    model.uri = sorted(glob.glob(os.path.join(root, "pipeline_root", "Trainer", "model", "*")),
+                       key=lambda p: int(os.path.basename(p)))[0]
+    inputs = {"examples": [examples], "model": [model]}
+    if baseline:
+        inputs["baseline_model"] = [model]
+    out = tempfile.mkdtemp(prefix=f"bench_evaluator_{config_name}_")
+    evaluation_out = standard_artifacts.ModelEvaluation()
+    evaluation_out.uri = os.path.join(out, "evaluation")
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = os.path.join(out, "blessing")
+    os.makedirs(evaluation_out.uri)
+    os.makedirs(blessing.uri)
+    context = base_beam_executor.BaseBeamExecutor.Context(
+        beam_pipeline_args=pipeline.beam_args(beam_mode), tmp_dir=out)
+    start, cpu_start = time.time(), time.process_time()
+    executor_class(context).Do(inputs, {"evaluation": [evaluation_out], "blessing": [blessing]},
+                               props)
+    seconds, cpu_seconds = time.time() - start, time.process_time() - cpu_start
+    result = tfma.load_eval_result(evaluation_out.uri)
+    overall = dict(result.slicing_metrics)[()][""][""]
+    return {"config": config_name, "baseline": baseline, "beam_mode": beam_mode,
+            "seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1),
+            "load_1min": os.getloadavg()[0],
+            "blessing": os.listdir(blessing.uri), "slices": len(result.slicing_metrics),
+            **{k: next(iter(overall[k].values())) for k in ("auc", "binary_crossentropy",
+                                                              "example_count")},
+            "output": out}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help="a finished run root (e.g. runs/demo)")
+    parser.add_argument("--dataset", default="criteo", help="its dataset spec")
+    parser.add_argument("--baseline", action="store_true",
+                        help="the model is its own baseline too (a rerun's comparison)")
+    parser.add_argument("--beam-mode", default="in_memory",
+                        choices=("in_memory", "multi_processing"))
+    parser.add_argument("configs", nargs="+", choices=CONFIGS)
+    args = parser.parse_args(argv)
+    for name in args.configs:
+        print(json.dumps(measure(os.path.abspath(args.root), args.dataset, name, args.baseline,
+                                 args.beam_mode)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
