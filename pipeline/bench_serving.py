@@ -203,7 +203,7 @@ def main(argv=None):
     if root is None:
         temporary = root = tempfile.mkdtemp(prefix="bench-serving-")
         made = make_pushed_model(root, args.rows, args.model, os.path.join(root, "demo.out"))
-        command += f"  # model from: {' '.join(made[1:])}"
+        command += f"  # model from: python {' '.join(made[1:])}"
     try:
         model_dir = resolve_model_dir(root)
         results = measure(model_dir, newest_transform_graph(os.path.abspath(root)), args.calls,
