@@ -4,7 +4,9 @@ tf.distribute strategy and exports a SavedModel that scores raw tf.Examples.
 custom_config keys: spec (dict), model (name), model_args (dict), strategy
 ('default' | 'mirrored' | 'multi_worker' | 'parameter_server' | 'one_device'), batch_size,
 learning_rate, epochs, jit_compile (XLA; off by default: measured far slower for these models on
-CPU), early_stopping (default True), early_stopping_patience (default 1).
+CPU), early_stopping (default True), early_stopping_patience (default 1), optimizer (a
+ctr_models.optimizers name, default 'adam'), cache_input (default False: see make_dataset's
+`cache`; BENCHMARKS.md "Trainer throughput" measures both).
 
 Early stopping with the best weights (epochs > 1, unless `early_stopping` is False): CTR models
 with large id vocabularies overfit after a pass or two (the 100k-row demo, 4 epochs: eval AUC
@@ -167,8 +169,9 @@ def make_dataset(file_pattern, data_accessor, tft_output, spec, batch_size, inpu
     `batch_size` is the global batch (a distribution strategy splits it between replicas);
     `shard_policy` (an AutoShardPolicy) says how several workers divide the input.
     `cache`: parse one (shuffled) pass, keep its batches in memory and replay them, reshuffling
-    the ORDER of the batches each pass (their composition stays that of the first pass); see
-    BENCHMARKS.md for what it measured."""
+    the ORDER of the batches each pass (their composition stays that of the first pass; a pass's
+    last batch may be short, which `examples_seen` counts as full); see BENCHMARKS.md for what it
+    measured."""
     options = tfxio.TensorFlowDatasetOptions(batch_size=batch_size, shuffle=shuffle,
                                              num_epochs=1 if cache else None)
     dataset = data_accessor.tf_dataset_factory(file_pattern, options,
@@ -409,7 +412,7 @@ def run_fn(fn_args):
         linear, dnn = feature_columns(spec, vocabulary_sizes(spec, tft_output))
         model = build_model(config["model"], spec, linear, dnn, config.get("model_args"))
         compile_model(model, spec, float(config.get("learning_rate", 1e-3)),
-                      bool(config.get("jit_compile", False)))
+                      bool(config.get("jit_compile", False)), config.get("optimizer", "adam"))
     warm_start_summary = warm_start.apply(model, spec, tft_output, config)
     input_names = [i.name for i in model.inputs]
     workers = num_workers(strategy)
@@ -423,7 +426,8 @@ def run_fn(fn_args):
         # (AUC above 1 in the progress lines); epoch values are global metrics either way.
         model.distribute_reduction_method = "first"
     train = make_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, spec, batch_size,
-                         input_names, shard_policy=policies.get("train"))
+                         input_names, shard_policy=policies.get("train"),
+                         cache=bool(config.get("cache_input", False)))
     evaluation = make_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, spec,
                               batch_size, input_names, shuffle=False,
                               shard_policy=policies.get("eval"))

@@ -55,6 +55,10 @@ class TrainingConfig:
     seed: int = 0
     # epochs > 1: stop when the validation AUC stops improving and keep the best epoch's weights
     early_stopping: bool = True
+    # a ctr_models.optimizers name ('lazy_adam' updates only the embedding rows a batch read)
+    optimizer: str = "adam"
+    # keep the parsed training batches in memory after the first pass and replay them
+    cache_input: bool = False
     # the previous model to initialise from (components/warm_start.py), or None: a fresh model
     warm_start: Optional[Dict] = None
 
@@ -64,7 +68,8 @@ class TrainingConfig:
                   "batch_size": self.batch_size, "learning_rate": self.learning_rate,
                   "epochs": self.epochs, "strategy": self.strategy,
                   "jit_compile": self.jit_compile, "seed": self.seed,
-                  "early_stopping": self.early_stopping, "code_version": code_version()}
+                  "early_stopping": self.early_stopping, "optimizer": self.optimizer,
+                  "cache_input": self.cache_input, "code_version": code_version()}
         if self.warm_start:
             config["warm_start"] = self.warm_start
         return config

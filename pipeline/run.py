@@ -9,6 +9,9 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+# ctr_models.optimizers.OPTIMIZER_NAMES, spelled out so that parsing arguments imports no
+# TensorFlow (tests/test_early_stopping.py checks they are the same).
+OPTIMIZER_NAMES = ("adam", "lazy_adam", "adagrad", "ftrl", "sgd")
 DATA_EXTENSIONS = {"csv": ("*.csv", "*.txt", "*.csv.gz"),
                    "tfrecord": ("*.tfrecord", "*.tfrecords", "*.tfrecord.gz", "*.gz")}
 
@@ -194,6 +197,13 @@ def _add_run_args(parser):
                         help="with several epochs, train them all and keep the last epoch's "
                              "weights (default: stop once the validation AUC has not improved "
                              "for an epoch and keep the best epoch's weights)")
+    parser.add_argument("--optimizer", default="adam", choices=OPTIMIZER_NAMES,
+                        help="the Trainer's optimizer (lazy_adam: Adam updating only the embedding "
+                             "rows a batch read; BENCHMARKS.md, 'Trainer throughput')")
+    parser.add_argument("--cache-input", action="store_true",
+                        help="keep the parsed training batches in memory after the first pass and "
+                             "replay them in a new order each pass (faster later epochs; a batch's "
+                             "rows stay those of the first pass)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the Trainer's initialisation and input shuffling: the same "
                              "data, spec and seed train the same model")
@@ -307,6 +317,8 @@ def run_pipeline(args, data=None):
                               epochs=schedule.epochs, strategy=args.strategy,
                               jit_compile=args.jit_compile, seed=getattr(args, "seed", 0),
                               early_stopping=getattr(args, "early_stopping", True),
+                              optimizer=getattr(args, "optimizer", "adam"),
+                              cache_input=getattr(args, "cache_input", False),
                               warm_start=getattr(args, "warm_start_config", None))
     with _beam_services(mode, paths) as services:
         pipeline_args = services.pipeline_args() if services else beam_args(mode)

@@ -219,3 +219,20 @@ def test_cli_switch_reaches_the_trainer_config():
     spec = load_spec("criteo")
     assert TrainingConfig().custom_config(spec)["early_stopping"] is True
     assert TrainingConfig(early_stopping=False).custom_config(spec)["early_stopping"] is False
+
+
+def test_trainer_options_reach_the_trainer_config():
+    from ctr_models.optimizers import OPTIMIZER_NAMES
+    from pipeline import run
+    from pipeline.cli import build_parser
+    from pipeline.pipeline import TrainingConfig
+    assert run.OPTIMIZER_NAMES == OPTIMIZER_NAMES
+    args = build_parser().parse_args(["run", "--optimizer", "lazy_adam", "--cache-input"])
+    assert (args.optimizer, args.cache_input) == ("lazy_adam", True)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--optimizer", "adamw"])
+    spec = load_spec("criteo")
+    default = TrainingConfig().custom_config(spec)
+    assert (default["optimizer"], default["cache_input"]) == ("adam", False)
+    config = TrainingConfig(optimizer="lazy_adam", cache_input=True).custom_config(spec)
+    assert (config["optimizer"], config["cache_input"]) == ("lazy_adam", True)
