@@ -61,7 +61,7 @@ test-fast: venv
 	$(PY) -m pytest -q tests -m "not pipeline"
 
 bench: venv
-	$(PY) -m pipeline.bench
+	$(PY) -m pipeline.bench_all
 
 clean:
 	rm -rf $(VENV) .venv.stamp build *.egg-info .pytest_cache

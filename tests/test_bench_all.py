@@ -1,0 +1,72 @@
+"""`make bench` writes each benchmark's output between its markers in BENCHMARKS.md."""
+import pytest
+
+from pipeline import bench_all
+
+
+def test_a_block_is_replaced_in_place_and_the_text_around_it_kept():
+    document = ("# Benchmarks\n\nintro\n\n## Serving\n\nwhy it matters\n\n"
+                "<!-- make bench: serving -->\nold figures\n<!-- end make bench: serving -->\n\n"
+                "after\n")
+    updated = bench_all.replace_block(document, "serving", "| p50 | 1.2 ms |\n", "Serving")
+    assert updated == document.replace("old figures", "| p50 | 1.2 ms |")
+    # running it again is stable
+    assert bench_all.replace_block(updated, "serving", "| p50 | 1.2 ms |", "Serving") == updated
+
+
+def test_a_new_block_is_appended_under_its_heading():
+    updated = bench_all.replace_block("# Benchmarks\n\ntext\n", "startup", "figures", "Start-up")
+    assert updated == ("# Benchmarks\n\ntext\n\n## Start-up (`make bench`)\n\n"
+                       "<!-- make bench: startup -->\nfigures\n<!-- end make bench: startup -->\n")
+
+
+def test_only_the_named_block_changes_when_several_exist():
+    document = "".join(f"<!-- make bench: {n} -->\n{n} old\n<!-- end make bench: {n} -->\n"
+                       for n in ("a", "b"))
+    updated = bench_all.replace_block(document, "b", "b new", "B")
+    assert "a old" in updated and "b new" in updated and "b old" not in updated
+
+
+def test_serving_and_evaluator_measure_the_scale_run_root_when_there_is_one():
+    assert bench_all.benchmark_args("scale", "/w", None) == ["--out", "/w/scale"]
+    assert bench_all.benchmark_args("serving", "/w", "/w/scale/root") == ["--root", "/w/scale/root"]
+    assert bench_all.benchmark_args("serving", "/w", None) == []  # makes its own demo run
+    assert bench_all.benchmark_args("evaluator", "/w", None) is None  # skipped
+    assert bench_all.benchmark_args("evaluator", "/w", "/r")[:2] == ["--root", "/r"]
+    order = list(bench_all.BENCHMARKS)
+    assert order.index("scale") < order.index("serving") < order.index("evaluator")
+
+
+def test_every_benchmark_module_exists_and_unknown_names_are_refused():
+    import importlib.util
+    for module, _, _ in bench_all.BENCHMARKS.values():
+        assert importlib.util.find_spec(module) is not None, module
+    with pytest.raises(SystemExit):
+        bench_all.main(["--only", "nope"])
+
+
+def test_a_failing_benchmark_keeps_the_previous_block(tmp_path, monkeypatch):
+    output = tmp_path / "B.md"
+    output.write_text("<!-- make bench: serving -->\nkept\n<!-- end make bench: serving -->\n")
+    monkeypatch.setitem(bench_all.BENCHMARKS, "serving",
+                        ("pipeline.no_such_benchmark_module", [], "Serving"))
+    assert bench_all.main(["--only", "serving", "--output", str(output)]) == 1
+    assert "kept" in output.read_text()
+
+
+def test_a_run_writes_each_block_and_gives_serving_the_scale_root(tmp_path, monkeypatch):
+    output = tmp_path / "B.md"
+    output.write_text("# Benchmarks\n")
+    calls = []
+
+    def fake_run(name, args):
+        calls.append((name, args))
+        return True, f"{name} figures"
+
+    monkeypatch.setattr(bench_all, "run_benchmark", fake_run)
+    assert bench_all.main(["--only", "serving,scale", "--output", str(output)]) == 0
+    assert [name for name, _ in calls] == ["scale", "serving"]  # running order, not --only's
+    scale_out = calls[0][1][1]
+    assert calls[1][1] == ["--root", f"{scale_out}/root"]
+    text = output.read_text()
+    assert "scale figures" in text and "serving figures" in text
