@@ -59,7 +59,10 @@ def replace_block(document, name, body, heading):
     """`document` with the block of benchmark `name` replaced by `body` (appended, under
     `heading`, when the document has no such block)."""
     begin, end = BEGIN.format(name), END.format(name)
-    block = f"{begin}\n{body.strip()}\n{end}"
+    # a benchmark's own headings sit below the section's: "## x" -> "#### x"
+    body = re.sub(r"^(#{1,4}) ", lambda m: "#" * min(len(m.group(1)) + 2, 6) + " ", body.strip(),
+                  flags=re.MULTILINE)
+    block = f"{begin}\n{body}\n{end}"
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
     if pattern.search(document):
         return pattern.sub(lambda _: block, document, count=1)

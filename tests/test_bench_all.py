@@ -70,3 +70,10 @@ def test_a_run_writes_each_block_and_gives_serving_the_scale_root(tmp_path, monk
     assert calls[1][1] == ["--root", f"{scale_out}/root"]
     text = output.read_text()
     assert "scale figures" in text and "serving figures" in text
+
+
+def test_a_benchmarks_own_headings_are_nested_below_its_section():
+    updated = bench_all.replace_block("# B\n", "serving", "## Serving (goal 6)\ntext\n### detail",
+                                      "Serving")
+    assert "\n#### Serving (goal 6)\ntext\n##### detail\n" in updated
+    assert updated.count("\n## ") == 1  # only the section's own heading
