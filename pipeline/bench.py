@@ -126,6 +126,8 @@ class _EpochTimer:
 
 def _columns(x, vocab, deepctr):
     if deepctr:
+        from pipeline.deepctr_reference import import_deepctr
+        import_deepctr()  # without its call to pypi.org
         from deepctr.feature_column import DenseFeat, SparseFeat
         return [SparseFeat(k, vocab[k], 4) if v.dtype.kind == "i" else DenseFeat(k, 1)
                 for k, v in x.items()]

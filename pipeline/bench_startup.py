@@ -43,6 +43,8 @@ def measure(mode, rows=4096, batch_size=1024):
 
     import tf_keras as keras
     if mode == "deepctr":
+        from pipeline.deepctr_reference import import_deepctr
+        import_deepctr()  # without its call to pypi.org
         from deepctr.feature_column import DenseFeat, SparseFeat
         from deepctr.models import DeepFM
     else:

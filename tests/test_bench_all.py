@@ -77,3 +77,26 @@ def test_a_benchmarks_own_headings_are_nested_below_its_section():
                                       "Serving")
     assert "\n#### Serving (goal 6)\ntext\n##### detail\n" in updated
     assert updated.count("\n## ") == 1  # only the section's own heading
+
+
+def test_the_deepctr_reference_is_imported_without_asking_pypi():
+    """deepctr's own import calls pypi.org from a thread (and prints when that fails); ours must
+    not. With requests.get failing, a plain import prints deepctr's message, ours does not."""
+    import subprocess
+    import sys
+    pytest.importorskip("deepctr")
+    probe = ("import requests, threading, time\n"
+             "def refuse(*a, **k): raise OSError('network call')\n"
+             "requests.get = refuse\n"
+             "{}\n"
+             "[t.join() for t in threading.enumerate() if t is not threading.main_thread()]\n"
+             "import deepctr.models, deepctr.feature_column\n")
+    ours = probe.format("from pipeline.deepctr_reference import import_deepctr; import_deepctr()")
+    plain = probe.format("import deepctr")
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_USE_LEGACY_KERAS": "1", "PATH": "/usr/bin:/bin"}
+    out = {name: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                env=env, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
+           for name, code in (("ours", ours), ("plain", plain))}
+    assert out["ours"].returncode == 0, out["ours"].stderr[-2000:]
+    assert "Please check the latest version" in out["plain"].stdout  # the check ran there
+    assert "Please check the latest version" not in out["ours"].stdout
