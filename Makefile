@@ -22,7 +22,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv demo test test-fast bench clean
+.PHONY: venv demo test test-fast bench bench-1m clean
 
 venv: .venv.stamp
 
@@ -62,6 +62,10 @@ test-fast: venv
 
 bench: venv
 	$(PY) -m pipeline.bench_all
+
+# the pipeline at 1M generated rows (most of an hour on 2 cores); its own block in BENCHMARKS.md
+bench-1m: venv
+	$(PY) -m pipeline.bench_all --only scale_1m
 
 clean:
 	rm -rf $(VENV) .venv.stamp build *.egg-info .pytest_cache

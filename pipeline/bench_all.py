@@ -12,11 +12,15 @@ Text outside the markers (what the figures mean, profiles, decisions) is kept. A
 markers yet is appended at the end under its own heading. A benchmark that fails leaves its
 previous block in place and makes the command exit 1 (the error tail is printed).
 
-The scale benchmark's pipeline run (generated Criteo rows, default settings) is also the run root
-that the serving and Evaluator benchmarks measure; without it (`--only serving`) the serving
-benchmark makes a small demo run of its own and the Evaluator benchmark is skipped.
+The scale benchmark runs the demo's pipeline on the demo's 100,000 generated rows (so its
+components are `make demo`'s), and its run root is the one that the serving and Evaluator
+benchmarks measure (the Evaluator on the demo's 10k eval rows); without it (`--only serving`) the
+serving benchmark makes a small demo run of its own and the Evaluator benchmark is skipped. The
+`sample` benchmark runs DeepCTR's 200-row criteo_sample.txt end to end when that file is there
+(`../shared/data`, or the path in $CTR_CRITEO_SAMPLE; skipped otherwise). `scale_1m` (1M rows,
+most of an hour on 2 cores) runs only when named: `make bench-1m`.
 
-    python -m pipeline.bench_all                    # all, into BENCHMARKS.md
+    python -m pipeline.bench_all                    # all but scale_1m, into BENCHMARKS.md
     python -m pipeline.bench_all --only startup,serving --output /tmp/b.md
 """
 import argparse
@@ -29,20 +33,32 @@ import sys
 import tempfile
 import time
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # name -> (module, arguments, heading used when the block is appended), in running order.
-# "{work}": this run's scratch folder; "{root}": the scale benchmark's run root.
+# "{work}": this run's scratch folder; "{root}": the scale benchmark's run root; "{sample}":
+# DeepCTR's criteo_sample.txt. Issue 11's goals: make demo <= 120 s of components, the 200-row
+# sample <= 95 s end to end.
 BENCHMARKS = {
     "throughput": ("pipeline.bench", [], "Trainer throughput vs DeepCTR 0.9.4"),
     "startup": ("pipeline.bench_startup", [], "Fixed costs up to the first training step"),
-    "scale": ("pipeline.bench_scale", ["--out", "{work}/scale"],
-              "Pipeline components at scale vs pandas + scikit-learn"),
+    "scale": ("pipeline.bench_scale", ["--rows", "100000", "--seed", "0", "--out",
+                                       "{work}/scale", "--goal-components", "120"],
+              "The demo pipeline (make demo's 100k rows) vs pandas + scikit-learn"),
+    "sample": ("pipeline.bench_scale", ["--data", "{sample}", "--out", "{work}/sample",
+                                        "--goal-wall", "95"],
+               "DeepCTR's 200-row Criteo sample end to end"),
+    "scale_1m": ("pipeline.bench_scale", ["--rows", "1000000", "--out", "{work}/scale_1m"],
+                 "Pipeline components at 1M rows vs pandas + scikit-learn"),
     "serving": ("pipeline.bench_serving", ["--root", "{root}"],
                 "Serving latency of the pushed SavedModel"),
     "evaluator": ("pipeline.bench_evaluator", ["--root", "{root}", "before", "after"],
                   "Evaluator on the scale run's eval split"),
+    "epochs": ("pipeline.bench_epochs", ["--root", "{root}"],
+               "More epochs with and without early stopping"),
 }
 # without a scale root: what to run instead (None: skip)
-WITHOUT_ROOT = {"serving": [], "evaluator": None}
+WITHOUT_ROOT = {"serving": [], "evaluator": None, "epochs": None}
+ONLY_WHEN_NAMED = {"scale_1m"}
 BEGIN, END = "<!-- make bench: {} -->", "<!-- end make bench: {} -->"
 log = logging.getLogger(__name__)
 
@@ -69,14 +85,22 @@ def replace_block(document, name, body, heading):
     return f"{document.rstrip()}\n\n## {heading} (`make bench`)\n\n{block}\n"
 
 
-def benchmark_args(name, work, root):
+def criteo_sample_path():
+    """DeepCTR's criteo_sample.txt: $CTR_CRITEO_SAMPLE, else ../shared/data beside the repo."""
+    return os.environ.get("CTR_CRITEO_SAMPLE") or os.path.join(
+        os.path.dirname(REPO), "shared", "data", "criteo_sample.txt")
+
+
+def benchmark_args(name, work, root, sample=None):
     """The arguments of benchmark `name` with the placeholders filled in; None: cannot run."""
     args = BENCHMARKS[name][1]
     if any("{root}" in a for a in args) and root is None:
         args = WITHOUT_ROOT[name]
         if args is None:
             return None
-    return [a.format(work=work, root=root) for a in args]
+    if any("{sample}" in a for a in args) and not (sample and os.path.isfile(sample)):
+        return None
+    return [a.format(work=work, root=root, sample=sample) for a in args]
 
 
 def run_benchmark(name, args, python=sys.executable):
@@ -97,23 +121,26 @@ def run_benchmark(name, args, python=sys.executable):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)} "
+                                       f"(default: all but {','.join(sorted(ONLY_WHEN_NAMED))})")
     parser.add_argument("--output", default="BENCHMARKS.md",
                         help="the Markdown file whose blocks are replaced (default %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    names = args.only.split(",") if args.only else list(BENCHMARKS)
+    names = (args.only.split(",") if args.only else
+             [n for n in BENCHMARKS if n not in ONLY_WHEN_NAMED])
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"--only: unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
     failed = []
     work = tempfile.mkdtemp(prefix="ctr-bench-")
-    root = None
+    root, sample = None, criteo_sample_path()
     for name in sorted(names, key=list(BENCHMARKS).index):
-        bench_args = benchmark_args(name, work, root)
+        bench_args = benchmark_args(name, work, root, sample)
         if bench_args is None:
-            log.warning("bench %s: skipped (it measures the scale benchmark's run root: run "
-                        "scale too)", name)
+            log.warning("bench %s: skipped (%s)", name,
+                        f"no {sample}: set CTR_CRITEO_SAMPLE" if name == "sample" else
+                        "it measures the scale benchmark's run root: run scale too")
             continue
         log.info("bench %s: running python -m %s %s", name, BENCHMARKS[name][0],
                  " ".join(bench_args))

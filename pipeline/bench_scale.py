@@ -8,7 +8,10 @@ process, the reference: pandas reads the same CSV and scikit-learn encodes it (a
 per categorical column, a MinMaxScaler over the dense columns, fit + transform), with the ratio
 Transform / pandas + scikit-learn. Prints a Markdown section.
 
-The default N finishes in about 5 minutes on an idle 2-core machine; the 1M-row figure:
+`--rows 100000` (seed 0) are the rows `make demo` generates and the run is the demo's pipeline,
+so its components are those of `make demo`. `--data CSV` measures a given Criteo-format CSV
+instead (e.g. DeepCTR's 200-row criteo_sample.txt). `--goal-components S` / `--goal-wall S` add a
+met/missed line for the components' total / the whole run's wall time. The 1M-row figure:
 
     python -m pipeline.bench_scale --rows 1000000 --out /tmp/bench-scale-1m
 """
@@ -28,7 +31,14 @@ import threading  # noqa: E402
 import time  # noqa: E402
 
 PIPELINE_NAME = "ctr_criteo"
+DEMO_DATA = (100_000, 0)  # (rows, seed) that `make demo` generates
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _data_rows(csv_path):
+    """Data rows of a CSV with a header line."""
+    with open(csv_path, "rb") as f:
+        return max(0, sum(1 for line in f if line.strip()) - 1)
 
 
 def sklearn_encode(df, categorical, dense):
@@ -131,7 +141,7 @@ def _gib(value):
 
 
 def format_section(rows, command, components, memory, run_seconds, child_peak, ref, load,
-                   generate_seconds, beam_note):
+                   data_note, beam_note, goals=(None, None)):
     transform = next((end - start for name, _, start, end in components
                       if name == "Transform"), None)
     lines = [
@@ -140,8 +150,7 @@ def format_section(rows, command, components, memory, run_seconds, child_peak, r
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, load average {load[0]:.1f} before / {load[1]:.1f} after "
         f"(a shared machine: other jobs ran beside it, so the seconds are upper bounds). "
-        f"{rows:,} generated Criteo-format rows ({generate_seconds:.0f} s to generate), "
-        f"empty root{beam_note}.",
+        f"{data_note}, empty root{beam_note}.",
         "",
         "    " + command,
         "",
@@ -156,6 +165,15 @@ def format_section(rows, command, components, memory, run_seconds, child_peak, r
         "",
         f"Wall time of `python -m pipeline run` (start-up included): {run_seconds:.0f} s; "
         f"largest single process (getrusage of the children): {_gib(child_peak)} GiB.",
+    ]
+    goal_components, goal_wall = goals
+    if goal_components is not None:
+        lines.append(f"Goal: components <= {goal_components:.0f} s: "
+                     f"{'met' if total <= goal_components else '**missed**'} ({total:.1f} s).")
+    if goal_wall is not None:
+        lines.append(f"Goal: the whole run <= {goal_wall:.0f} s: "
+                     f"{'met' if run_seconds <= goal_wall else '**missed**'} ({run_seconds:.0f} s).")
+    lines += [
         "",
         f"Reference, same CSV, same machine, after the run: pandas `read_csv` "
         f"{ref['read_s']:.1f} s + scikit-learn fit + transform (LabelEncoder x 26, MinMaxScaler "
@@ -180,6 +198,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="folder for the data and the run root (default: a "
                                       "temporary folder, removed afterwards)")
+    parser.add_argument("--data", metavar="CSV",
+                        help="a Criteo-format CSV with a header to run on instead of generated rows")
+    parser.add_argument("--goal-components", type=float, metavar="S",
+                        help="report whether the components took at most S seconds in all")
+    parser.add_argument("--goal-wall", type=float, metavar="S",
+                        help="report whether the whole run took at most S seconds")
     parser.add_argument("--reference", metavar="CSV", help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)
     if args.reference:  # the child process of the reference measurement
@@ -191,17 +215,29 @@ def main(argv=None):
     data_dir, root = os.path.join(out, "data"), os.path.join(out, "root")
     if os.path.exists(os.path.join(root, "metadata.sqlite")):
         raise SystemExit(f"--out {out}: holds a run root already; use an empty folder")
+    os.makedirs(out, exist_ok=True)
     try:
-        from data.generators import write_criteo
-        start = time.perf_counter()
-        info = write_criteo(data_dir, rows=args.rows, seed=args.seed)
-        generate_seconds = time.perf_counter() - start
-        size = os.path.getsize(info["path"])
+        if args.data:
+            csv_path = os.path.abspath(args.data)
+            if not os.path.isfile(csv_path):
+                raise SystemExit(f"--data {args.data}: no such file")
+            rows = _data_rows(csv_path)
+            data_note = f"{os.path.basename(csv_path)} ({rows:,} rows)"
+        else:
+            from data.generators import write_criteo
+            start = time.perf_counter()
+            csv_path = write_criteo(data_dir, rows=args.rows, seed=args.seed)["path"]
+            rows = args.rows
+            data_note = (f"{rows:,} generated Criteo-format rows, seed {args.seed} "
+                         f"({time.perf_counter() - start:.0f} s to generate)")
+            if (rows, args.seed) == DEMO_DATA:
+                data_note += " (the rows and pipeline of `make demo`)"
+        size = os.path.getsize(csv_path)
         run_seconds, memory, child_peak = run_pipeline_measured(
-            data_dir, root, extra, os.path.join(out, "pipeline.out"))
+            csv_path, root, extra, os.path.join(out, "pipeline.out"))
         components = component_intervals(os.path.join(root, "metadata.sqlite"))
         ref = json.loads(subprocess.run(
-            [sys.executable, "-m", "pipeline.bench_scale", "--reference", info["path"]],
+            [sys.executable, "-m", "pipeline.bench_scale", "--reference", csv_path],
             check=True, capture_output=True, text=True, cwd=REPO).stdout.strip().splitlines()[-1])
         beam = "multi_processing" if size > 100 * 2**20 else "in_memory"  # as --beam-mode auto
         for i, option in enumerate(extra):
@@ -213,12 +249,13 @@ def main(argv=None):
             argv if argv is not None else sys.argv[1:])
         if args.out:  # the raw figures, for another look later
             with open(os.path.join(out, "bench_scale.json"), "w") as f:
-                json.dump({"rows": args.rows, "components": components, "reference": ref,
+                json.dump({"rows": rows, "components": components, "reference": ref,
                            "run_seconds": run_seconds, "child_peak_rss": child_peak,
                            "memory_samples": memory.samples}, f)
-        print(format_section(args.rows, command.strip(), components, memory, run_seconds,
-                             child_peak, ref, (load_before, os.getloadavg()[0]),
-                             generate_seconds, f", {size / 2**20:.0f} MB of CSV, Beam {beam}"))
+        print(format_section(rows, command.strip(), components, memory, run_seconds,
+                             child_peak, ref, (load_before, os.getloadavg()[0]), data_note,
+                             f", {size / 2**20:.0f} MB of CSV, Beam {beam}",
+                             (args.goal_components, args.goal_wall)))
     finally:
         if not args.out:
             shutil.rmtree(out, ignore_errors=True)

@@ -23,10 +23,31 @@ def _latest(pattern):
     return found[-1]
 
 
+def latest_transform_output(root):
+    """(TFTransformOutput, transformed examples folder) of the newest Transform run in `root`."""
+    import tensorflow_transform as tft
+    transform = os.path.join(root, "pipeline_root", "Transform")
+    graph = _latest(os.path.join(transform, "transform_graph", "*"))
+    return (tft.TFTransformOutput(graph),
+            os.path.join(transform, "transformed_examples", os.path.basename(graph)))
+
+
+def split_dataset(tft_output, examples, split, input_names, label, batch_size, shuffle, seed=0):
+    """One pass over a transformed split as batches of ({input: tensor}, label); `shuffle`: the
+    rows in a new order each pass."""
+    import tensorflow as tf
+    feature_spec = tft_output.transformed_feature_spec()
+    files = tf.io.gfile.glob(os.path.join(examples, f"Split-{split}", "*"))
+    data = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    if shuffle:
+        data = data.shuffle(100_000, seed=seed, reshuffle_each_iteration=True)
+    return data.batch(batch_size).map(
+        lambda s: tf.io.parse_example(s, feature_spec)).map(
+        lambda f: ({n: f[n] for n in input_names}, f[label]))
+
+
 def run(root, dataset, model_name, model_args, epochs=3, batch_size=256, learning_rate=3e-3,
         embedding_init_std=None, seed=0):
-    import tensorflow as tf
-    import tensorflow_transform as tft
     import tf_keras as keras
 
     from components.dataset_spec import load_spec
@@ -43,25 +64,15 @@ def run(root, dataset, model_name, model_args, epochs=3, batch_size=256, learnin
                           for f in spec.sparse],
             multi_value=[dataclasses.replace(f, embedding_init_std=embedding_init_std)
                          for f in spec.multi_value])
-    transform = os.path.join(root, "pipeline_root", "Transform")
-    graph = _latest(os.path.join(transform, "transform_graph", "*"))
-    examples = os.path.join(transform, "transformed_examples", os.path.basename(graph))
-    tft_output = tft.TFTransformOutput(graph)
+    tft_output, examples = latest_transform_output(root)
     linear, dnn = feature_columns(spec, vocabulary_sizes(spec, tft_output))
     model = build_model(model_name, spec, linear, dnn, model_args)
     compile_model(model, spec, learning_rate)
     names = [i.name for i in model.inputs]
-    feature_spec = tft_output.transformed_feature_spec()
-    label = spec.label_names[0]
 
     def dataset_of(split, shuffle):
-        files = tf.io.gfile.glob(os.path.join(examples, f"Split-{split}", "*"))
-        data = tf.data.TFRecordDataset(files, compression_type="GZIP")
-        if shuffle:
-            data = data.shuffle(100_000, seed=seed, reshuffle_each_iteration=True)
-        return data.batch(batch_size).map(
-            lambda s: tf.io.parse_example(s, feature_spec)).map(
-            lambda f: ({n: f[n] for n in names}, f[label]))
+        return split_dataset(tft_output, examples, split, names, spec.label_names[0],
+                             batch_size, shuffle, seed)
 
     start = time.time()
     history = model.fit(dataset_of("train", True), epochs=epochs,

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import re
 from typing import Dict, List, Optional
 
 from pipeline.report import RunReport, _outputs, _store, read_run
@@ -170,6 +171,21 @@ def _figure(width=5.2, height=3.6):
     plt.rcParams.update({"font.size": 9, "svg.fonttype": "none", "axes.spines.top": False,
                          "axes.spines.right": False})
     return plt.subplots(figsize=(width, height))
+
+
+def limited_slice_values(config) -> Dict[str, int]:
+    """{feature: N} for each slice feature that the Evaluator sliced by its N most frequent
+    training values only (components.evaluation.limit_slices: one SQL slice whose IN list holds
+    N bytes literals, or for an int feature one feature_values slice per value)."""
+    limits = {}
+    for spec in config.slicing_specs:
+        match = re.match(r"SELECT STRUCT\(`([^`]+)`\) FROM example\.", spec.slice_keys_sql)
+        if match:
+            limits[match.group(1)] = spec.slice_keys_sql.count("b'")
+        elif len(spec.feature_values) == 1 and not spec.feature_keys:
+            (feature,) = spec.feature_values
+            limits[feature] = limits.get(feature, 0) + 1
+    return limits
 
 
 def plot_slice_auc(feature, rows: List[SliceRow], overall: Optional[Metric]):
@@ -410,6 +426,7 @@ def build_report(root: str, run_id: Optional[str] = None) -> dict:
         # a feature limited to its top values ran as an SQL slice (components/evaluation.py)
         from components.evaluation import sliced_features
         slice_features = sliced_features(config)
+        value_limits = limited_slice_values(config)
         outputs_seen = sorted({o for m in candidate.metrics.values() for o in m})
         for output in outputs_seen:
             overall = candidate.metrics.get((), {}).get(output, {})
@@ -435,6 +452,7 @@ def build_report(root: str, run_id: Optional[str] = None) -> dict:
                 rows.sort(key=lambda r: (r.metrics["auc"].value if "auc" in r.metrics else
                                          -r.metrics.get("mean_squared_error", Metric(0)).value))
                 slice_tables.append({"feature": ", ".join(keys), "rows": rows,
+                                     "top_values": value_limits.get(", ".join(keys)),
                                      "plot": plot_slice_auc(", ".join(keys), rows,
                                                             overall.get("auc"))})
             plots = candidate.plots.get((), {}).get(output, {})

@@ -28,13 +28,17 @@ def test_only_the_named_block_changes_when_several_exist():
 
 
 def test_serving_and_evaluator_measure_the_scale_run_root_when_there_is_one():
-    assert bench_all.benchmark_args("scale", "/w", None) == ["--out", "/w/scale"]
+    # the scale run is make demo's: its 100k rows, seed 0, with the components goal
+    assert bench_all.benchmark_args("scale", "/w", None) == [
+        "--rows", "100000", "--seed", "0", "--out", "/w/scale", "--goal-components", "120"]
     assert bench_all.benchmark_args("serving", "/w", "/w/scale/root") == ["--root", "/w/scale/root"]
     assert bench_all.benchmark_args("serving", "/w", None) == []  # makes its own demo run
     assert bench_all.benchmark_args("evaluator", "/w", None) is None  # skipped
     assert bench_all.benchmark_args("evaluator", "/w", "/r")[:2] == ["--root", "/r"]
     order = list(bench_all.BENCHMARKS)
     assert order.index("scale") < order.index("serving") < order.index("evaluator")
+    assert bench_all.benchmark_args("epochs", "/w", "/r") == ["--root", "/r"]
+    assert bench_all.benchmark_args("epochs", "/w", None) is None
 
 
 def test_every_benchmark_module_exists_and_unknown_names_are_refused():
@@ -66,7 +70,7 @@ def test_a_run_writes_each_block_and_gives_serving_the_scale_root(tmp_path, monk
     monkeypatch.setattr(bench_all, "run_benchmark", fake_run)
     assert bench_all.main(["--only", "serving,scale", "--output", str(output)]) == 0
     assert [name for name, _ in calls] == ["scale", "serving"]  # running order, not --only's
-    scale_out = calls[0][1][1]
+    scale_out = calls[0][1][calls[0][1].index("--out") + 1]
     assert calls[1][1] == ["--root", f"{scale_out}/root"]
     text = output.read_text()
     assert "scale figures" in text and "serving figures" in text
@@ -100,3 +104,36 @@ def test_the_deepctr_reference_is_imported_without_asking_pypi():
     assert out["ours"].returncode == 0, out["ours"].stderr[-2000:]
     assert "Please check the latest version" in out["plain"].stdout  # the check ran there
     assert "Please check the latest version" not in out["ours"].stdout
+
+
+def test_the_criteo_sample_runs_only_when_its_file_is_there(tmp_path):
+    sample = tmp_path / "criteo_sample.txt"
+    assert bench_all.benchmark_args("sample", "/w", None, str(sample)) is None
+    assert bench_all.benchmark_args("sample", "/w", None, None) is None
+    sample.write_text("label,I1\n")
+    assert bench_all.benchmark_args("sample", "/w", None, str(sample)) == [
+        "--data", str(sample), "--out", "/w/sample", "--goal-wall", "95"]
+
+
+def test_the_1m_row_run_is_left_out_unless_named(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(bench_all, "run_benchmark",
+                        lambda name, args: calls.append(name) or (True, name))
+    monkeypatch.setenv("CTR_CRITEO_SAMPLE", str(tmp_path / "absent.txt"))
+    assert bench_all.main(["--output", str(tmp_path / "B.md")]) == 0
+    assert "scale_1m" not in calls and "sample" not in calls  # sample: file absent
+    assert calls == ["throughput", "startup", "scale", "serving", "evaluator", "epochs"]
+    calls.clear()
+    assert bench_all.main(["--only", "scale_1m", "--output", str(tmp_path / "B.md")]) == 0
+    assert calls == ["scale_1m"]
+
+
+def test_the_epochs_section_compares_the_kept_models():
+    from pipeline.bench_epochs import format_section
+    results = {"without early stopping": {"epoch_auc": [0.75, 0.74, 0.70], "kept_epoch": 3,
+                                          "kept_auc": 0.70, "steps": 30, "seconds": 9.0},
+               "with early stopping (default)": {"epoch_auc": [0.75, 0.74], "kept_epoch": 1,
+                                                 "kept_auc": 0.75, "steps": 20, "seconds": 6.0}}
+    text = format_section("python -m pipeline.bench_epochs --root R", 3, 1024, results)
+    assert "| with early stopping (default) | 0.7500 | 0.7400 | - | 1 | **0.7500** | 20 | 6 |" in text
+    assert "+0.0500 AUC from the last epoch's without it, and +0.0000 from the best" in text

@@ -1,0 +1,36 @@
+"""The HTML report says when a slice feature was limited to its most frequent values."""
+from components.dataset_spec import load_spec
+from components.evaluation import limit_slices
+from pipeline.html_report import limited_slice_values
+from pipeline.pipeline import eval_config
+
+
+def _model_dir(tmp_path, vocabulary, raw_types):
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "vocab_ids").write_text("".join(t + "\n" for t in vocabulary))
+    (tmp_path / "assets.extra").mkdir()
+    (tmp_path / "assets.extra" / "raw_schema.pbtxt").write_text("".join(
+        f'feature {{ name: "{name}" type: {kind} }}\n' for name, kind in raw_types.items()))
+    return str(tmp_path)
+
+
+def test_limited_slice_features_and_their_number_of_values(tmp_path):
+    config = eval_config(load_spec("criteo"))  # slices: overall, C6, C9
+    config.slicing_specs.add(feature_keys=["I1"])
+    model_dir = _model_dir(tmp_path, ["C6=a", "C9=x", "C6=b", "C6=c", "I1=7", "I1=3", "I1=5",
+                                      "C9=y"], {"C6": "BYTES", "C9": "BYTES", "I1": "INT"})
+    limits = {"C6": {"top_values": 2, "vocabulary": "vocab_ids", "prefix": "C6="},
+              "C9": {"top_values": 5, "vocabulary": "vocab_ids", "prefix": "C9="},
+              "I1": {"top_values": 2, "vocabulary": "vocab_ids", "prefix": "I1="}}
+    limited = limit_slices(config, limits, model_dir)
+    # C6: an SQL slice of 2 values; I1 (int): 2 feature_values slices; C9: not over its limit
+    assert limited_slice_values(limited) == {"C6": 2, "I1": 2}
+    assert limited_slice_values(config) == {}
+
+
+def test_the_report_template_shows_the_limit():
+    import os
+    import pipeline.html_report as html_report
+    folder = os.path.join(os.path.dirname(html_report.__file__), "templates")
+    template = open(os.path.join(folder, "report.html.j2")).read()
+    assert "table.top_values" in template and "most frequent training values" in template
