@@ -141,11 +141,12 @@ def _gib(value):
 
 
 def format_section(rows, command, components, memory, run_seconds, child_peak, ref, load,
-                   data_note, beam_note, goals=(None, None)):
+                   data_note, beam_note, goals=(None, None),
+                   title="Pipeline at scale (issue 11, goals 4 and 5)"):
     transform = next((end - start for name, _, start, end in components
                       if name == "Transform"), None)
     lines = [
-        f"## Pipeline at scale (issue 11, goal 5), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"## {title}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, load average {load[0]:.1f} before / {load[1]:.1f} after "
@@ -255,7 +256,9 @@ def main(argv=None):
         print(format_section(rows, command.strip(), components, memory, run_seconds,
                              child_peak, ref, (load_before, os.getloadavg()[0]), data_note,
                              f", {size / 2**20:.0f} MB of CSV, Beam {beam}",
-                             (args.goal_components, args.goal_wall)))
+                             (args.goal_components, args.goal_wall),
+                             f"Pipeline end to end on {os.path.basename(csv_path)}" if args.data
+                             else "Pipeline at scale (issue 11, goals 4 and 5)"))
     finally:
         if not args.out:
             shutil.rmtree(out, ignore_errors=True)
