@@ -1,5 +1,7 @@
 """Core layers against small NumPy references: DNN, PredictionLayer, Dice, LayerNormalization,
 Linear and FusedEmbedding."""
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -297,6 +299,63 @@ def test_fused_embedding_out_of_range_inside_a_model():
     ids[1][2, 1] = 7  # table "item" has 7 rows: ids 0..6
     with pytest.raises(tf.errors.InvalidArgumentError, match="item"):
         model.predict(ids, verbose=0)
+
+
+def fused_call(layer, ids, mode):
+    """The layer on `ids` eagerly, or traced with every input's length unknown (the
+    variable-length path: per-column table sizes built from the run-time lengths)."""
+    if mode == "eager":
+        return layer(ids)
+    call = tf.function(layer.call).get_concrete_function(
+        [tf.TensorSpec((None, None), tf.int32) for _ in ids])
+    return call([tf.constant(x) for x in ids])
+
+
+@pytest.mark.parametrize("mode", ["eager", "unknown_length"])
+@pytest.mark.parametrize("which, row, position, bad, expected", [
+    (1, 2, 3, 7, "id out of range for table item of size 7"),
+    (2, 1, 1, -3, "negative id for table user of size 5"),
+    (3, 2, 0, 3, "id out of range for table city of size 3"),
+    (3, 0, 0, -1, "negative id for table city of size 3"),
+])
+def test_fused_embedding_bad_id_in_a_later_input_names_layer_table_and_size(
+        mode, which, row, position, bad, expected):
+    layer, ids = make_fused()
+    layer(ids)
+    ids[which] = ids[which].copy()
+    ids[which][row, position] = bad
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        fused_call(layer, ids, mode)
+    message = str(raised.value)
+    assert f"{layer.name}: {expected}" in message
+    # the offending value, the input it came from and where in that input
+    for label, value in [("id", bad), ("in input", which), ("at batch row", row),
+                         ("position", position)]:
+        assert re.search(rf"{label}\W+{value}\b", message), (label, value, message)
+
+
+@pytest.mark.parametrize("mode", ["eager", "unknown_length"])
+def test_fused_embedding_valid_ids_match_numpy_gather(mode):
+    layer, ids = make_fused()
+    layer(ids)
+    table = rand(15, 4)
+    layer.embeddings.assign(table)
+    ids[1] = np.array([[6, 6, 0, 1], [0, 0, 0, 0], [3, 2, 5, 6]], "int32")  # each table's edges
+    ids[2] = np.array([[4, 0], [1, 3], [0, 4]], "int32")
+    ids[3] = np.array([[2], [0], [2]], "int32")
+    outs = fused_call(layer, ids, mode)
+    offsets = [0, 5, 12]
+    for out, x, t in zip(outs, ids, layer.input_tables):
+        np.testing.assert_array_equal(out.numpy(), table[offsets[t] + x])
+
+
+def test_fused_embedding_checks_all_inputs_with_one_assert():
+    layer, ids = make_fused()
+    layer(ids)
+    graph = tf.function(layer.call).get_concrete_function(
+        [tf.TensorSpec((None, None), tf.int32) for _ in ids]).graph.as_graph_def()
+    nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
+    assert sum(n.op == "Assert" for n in nodes) == 1, [n.op for n in nodes]
 
 
 def test_core_layers_are_custom_objects():

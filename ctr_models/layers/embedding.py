@@ -1,4 +1,5 @@
 """FusedEmbedding: many logical embedding tables in one variable, read with one gather."""
+import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
@@ -15,7 +16,9 @@ class FusedEmbedding(keras.layers.Layer):
     Input: list of int tensors [B, L_i] (L_i = 1 for a single id), the i-th read from table
     ``input_tables[i]``. Output: list of [B, L_i, dim], from one gather. Outputs whose
     ``input_mask_zero[i]`` is true carry the Keras mask ``ids != 0``. An id outside its table
-    raises InvalidArgumentError instead of silently reading a neighbouring table.
+    raises InvalidArgumentError instead of silently reading a neighbouring table; its message
+    names the layer, the table, its size, whether the id was negative or too large, and where
+    the first such id was (input, batch row, position). All inputs are checked at once.
     """
 
     def __init__(self, table_sizes, embedding_dim, input_tables, input_mask_zero=None,
@@ -45,23 +48,56 @@ class FusedEmbedding(keras.layers.Layer):
 
     def call(self, inputs):
         inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        ids, lengths = [], []
-        for x, table in zip(inputs, self.input_tables):
-            x = tf.cast(x, tf.int32)
-            tf.debugging.assert_less(
-                x, self.table_sizes[table],
-                message=f"{self.name}: id out of range for table {self._table_label(table)} "
-                        f"of size {self.table_sizes[table]}")
-            tf.debugging.assert_non_negative(
-                x, message=f"{self.name}: negative id for table {self._table_label(table)}")
-            ids.append(x + self._offsets[table] if self._offsets[table] else x)
-            lengths.append(tf.shape(x)[1])
-        flat = ids[0] if len(ids) == 1 else tf.concat(ids, axis=1)
+        ids = [tf.cast(x, tf.int32) for x in inputs]
+        lengths = [x.shape[1] if x.shape[1] is not None else tf.shape(x)[1] for x in ids]
+        raw = ids[0] if len(ids) == 1 else tf.concat(ids, axis=1)
+        columns = self._columns(lengths)
+        flat = self._checked(raw, columns, lengths) + columns["offset"]
         embedded = tf.gather(self.embeddings, flat)
         if len(ids) == 1:
             return [embedded]
-        return tf.split(embedded, [int(x.shape[1]) if x.shape[1] is not None else n
-                                   for x, n in zip(inputs, lengths)], axis=1)
+        return tf.split(embedded, lengths, axis=1)
+
+    def _columns(self, lengths):
+        """Per column of the concatenated ids ([sum(L_i)] each): the input it comes from, its
+        table, the table's size and row offset. Constants when every L_i is static."""
+        if all(isinstance(n, int) for n in lengths):
+            column_input = np.repeat(np.arange(len(lengths), dtype="int32"), lengths)
+            table = np.asarray(self.input_tables, "int32")[column_input]
+            return {"input": tf.constant(column_input), "table": tf.constant(table),
+                    "size": tf.constant(np.asarray(self.table_sizes, "int32")[table]),
+                    "offset": tf.constant(np.asarray(self._offsets, "int32")[table])}
+        column_input = tf.repeat(tf.range(len(lengths)), tf.stack(lengths))
+        table = tf.gather(tf.constant(self.input_tables, tf.int32), column_input)
+        return {"input": column_input, "table": table,
+                "size": tf.gather(tf.constant(self.table_sizes, tf.int32), table),
+                "offset": tf.gather(tf.constant(self._offsets, tf.int32), table)}
+
+    def _checked(self, raw, columns, lengths):
+        """`raw` ([B, sum(L_i)] ids, before the table offsets), after one check that every id
+        lies in its own table. Ids are only inspected further (first offending id, its table's
+        message) on the failing branch, so a valid batch costs one compare, one reduction and
+        one cond, however many inputs the layer has."""
+        in_range = tf.logical_and(raw >= 0, raw < columns["size"])
+
+        def fail():
+            row, column = tf.unstack(tf.cast(tf.where(tf.logical_not(in_range))[0], tf.int32))
+            value, table = raw[row, column], columns["table"][column]
+            messages = tf.constant(  # [2, tables]: too large, negative
+                [[f"{self.name}: id out of range for table {self._table_label(t)} of size {size}"
+                  for t, size in enumerate(self.table_sizes)],
+                 [f"{self.name}: negative id for table {self._table_label(t)} of size {size}"
+                  for t, size in enumerate(self.table_sizes)]])
+            input_index = columns["input"][column]
+            input_start = tf.reduce_sum(tf.stack(lengths)[:input_index])
+            failed = tf.debugging.Assert(False, [
+                tf.gather_nd(messages, [tf.cast(value < 0, tf.int32), table]),
+                "id", value, "in input", input_index, "at batch row", row,
+                "position", column - input_start], summarize=1)
+            with tf.control_dependencies([failed]):
+                return tf.identity(raw)
+
+        return tf.cond(tf.reduce_all(in_range), lambda: raw, fail)
 
     def _table_label(self, table):
         return self.table_names[table] if table < len(self.table_names) else table
