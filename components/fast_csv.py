@@ -15,21 +15,23 @@ cells in the plain forms pyarrow's parser reads exactly as Python does (`-?[0-9]
 INT, `-?digits[.digits][e[+-]digits]` for FLOAT) are cast by pyarrow; every other form
 (" 7", "+5", "1_000", "inf", 19-digit integers, ...) is judged and converted by Python's
 int()/float() as TFX does. The examples are emitted as their deterministic serialization (the
-feature map sorted by key; tfx_bsl's C++ encoder writes it in hash order), which is the key
+feature map in protobuf's deterministic key order; tfx_bsl's C++ encoder writes it in hash
+order), which is the key
 the base executor hashes to pick each example's split, so every example lands in the split
 TFX would put it in, and downstream components read the same examples.
 
 Quoting follows the CSV rules TFX's reader follows (quoted commas, doubled quotes, quoted line
 breaks); blank lines are skipped; Windows line endings work.
 """
+import functools
 import os
-import re
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Tuple
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import tensorflow as tf
 from pyarrow import csv as pa_csv
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.components.base import executor_spec
@@ -196,13 +198,44 @@ def _serialized_features(column: pa.Array, column_type: ColumnType) -> pa.Array:
     return pc.if_else(present, _field(kind, values), _constant(bytes([kind, 0])))
 
 
+def _read_varint(data: bytes, position: int):
+    value = shift = 0
+    while True:
+        byte = data[position]
+        value |= (byte & 0x7F) << shift
+        position += 1
+        shift += 7
+        if byte < 0x80:
+            return value, position
+
+
+@functools.lru_cache(maxsize=None)
+def _deterministic_key_order(names: Tuple[str, ...]) -> List[int]:
+    """The order in which the installed protobuf's deterministic serialization writes these
+    feature names (upb's key order is not plain sorting: "C10" comes before "C1"), read off
+    the wire of a probe Example."""
+    probe = tf.train.Example()
+    for name in names:
+        probe.features.feature[name].SetInParent()
+    data = probe.features.SerializeToString(deterministic=True)
+    index = {name.encode(): i for i, name in enumerate(names)}
+    order, position = [], 0
+    while position < len(data):  # map entries: 0x0A len (0x0A key_len key 0x12 0x00)
+        entry_length, start = _read_varint(data, position + 1)
+        key_length, key_start = _read_varint(data, start + 1)
+        order.append(index[data[key_start:key_start + key_length]])
+        position = start + entry_length
+    return order
+
+
 def _serialized_examples(batch: pa.RecordBatch, column_types: List[ColumnType]) -> pa.Array:
-    """The rows as deterministically serialized tf.train.Examples (the feature map sorted by
-    key), the bytes TFX's partition hashes."""
+    """The rows as deterministically serialized tf.train.Examples (the feature map in the
+    installed protobuf's deterministic key order), the bytes TFX's partition hashes."""
     entries = []
-    for name, column, column_type in sorted(
-            zip(batch.schema.names, batch.columns, column_types),
-            key=lambda item: item[0].encode()):
+    order = _deterministic_key_order(tuple(batch.schema.names))
+    for index in order:
+        name, column, column_type = (batch.schema.names[index], batch.column(index),
+                                     column_types[index])
         key = name.encode()
         key_field = bytes([0x0A]) + _varints(np.array([len(key)]))[0].as_py() + key
         entry = _join(_constant(key_field),

@@ -55,7 +55,7 @@ def _assert_same_as_tfx(input_base, tmp_path, pattern="*"):
 
 LONG_NAME = "long_" + "n" * 130  # a key longer than 127 bytes: a two-byte length
 HEADER = ("int_col,float_col,numbers_then_text,always_empty,quoted,Ünïcode,odd_ints,odd_floats,"
-          "big_ints,int_or_float," + LONG_NAME)
+          "big_ints,int_or_float,C1,C10," + LONG_NAME)  # C1, C10: protobuf writes C10 first
 POOLS = {
     "int_col": ["0", "-7", "42", "007", "123456789012345678", ""],
     "float_col": ["0.1", "-3.5e-7", "1e300", "1e-400", "2.", ".5", "-0", "1E+5", "3", ""],
@@ -67,6 +67,8 @@ POOLS = {
     "odd_floats": ["inf", "-Infinity", "nan", " 1.5 ", "+.5", "1_0.5", "4", ""],
     "big_ints": ["1", "99999999999999999999", ""],  # beyond int64: TFX infers STRING
     "int_or_float": ["1", "2", "3.25", ""],
+    "C1": ["1", "2", ""],
+    "C10": ["a", "b", ""],
     LONG_NAME: ["-1", "-9223372036854775808", "300", ""],
 }
 
@@ -104,7 +106,8 @@ def test_same_examples_and_splits_as_tfx(two_files, tmp_path):
         "int_col": {"int64_list"}, "float_col": {"float_list"}, "always_empty": {None},
         "numbers_then_text": {"bytes_list"}, "quoted": {"bytes_list"},
         "Ünïcode": {"bytes_list"}, "odd_ints": {"int64_list"}, "odd_floats": {"float_list"},
-        "big_ints": {"bytes_list"}, "int_or_float": {"float_list"}, LONG_NAME: {"int64_list"}}
+        "big_ints": {"bytes_list"}, "int_or_float": {"float_list"}, LONG_NAME: {"int64_list"},
+        "C1": {"int64_list"}, "C10": {"bytes_list"}}
 
 def test_windows_line_endings_and_multiline_quoted_cells(tmp_path):
     base = tmp_path / "input"
