@@ -8,6 +8,9 @@ process: in_memory runs everything here), the blessing and the overall metrics.
 
     .venv/bin/python -m pipeline.bench_evaluator --root runs/demo before after
     .venv/bin/python -m pipeline.bench_evaluator --root runs/demo --baseline before after
+
+`after-<lever>` is `after` without one of its speed-ups (LEVERS), to measure each against
+`after` in one process: `... --root runs/demo after after-decoding_schema after`.
 """
 import os
 
@@ -19,7 +22,50 @@ import json  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-CONFIGS = ("before", "after")
+# Each of the Evaluator's speed-ups in the pipeline's config, and how to undo it: config name
+# "after-<lever>" is `after` without that one lever (each measured against `after`).
+LEVERS = {
+    "model_type": "ModelSpec.model_type unset: TFMA tries a Keras load_model to learn it",
+    "decoding_schema": "every feature of the examples decoded, not only the sliced ones",
+    "histogram_means": "TFMA's Calibration, MeanLabel and MeanPrediction (their own combiner) "
+                       "instead of components.evaluation.HistogramMeans",
+}
+CONFIGS = ("before", "after") + tuple(f"after-{lever}" for lever in LEVERS)
+
+
+def undo_lever(lever, config):
+    """`config` (an EvalConfig) without the speed-up `lever` (see LEVERS; decoding_schema is
+    the executor's, undone in `measure`)."""
+    if lever == "decoding_schema":
+        return
+    if lever == "histogram_means":
+        import tensorflow_model_analysis as tfma
+        for metrics_spec in config.metrics_specs:
+            metrics = [tfma.MetricConfig() for _ in metrics_spec.metrics]
+            for copy, metric in zip(metrics, metrics_spec.metrics):
+                copy.CopyFrom(metric)
+            del metrics_spec.metrics[:]
+            for metric in metrics:
+                if metric.class_name == "HistogramMeans":
+                    metrics_spec.metrics.extend(tfma.MetricConfig(class_name=name) for name in
+                                                ("Calibration", "MeanLabel", "MeanPrediction"))
+                else:
+                    metrics_spec.metrics.append(metric)
+    elif lever == "model_type":
+        for model_spec in config.model_specs:
+            model_spec.ClearField("model_type")
+    else:
+        raise ValueError(f"unknown lever {lever!r}; known: {', '.join(LEVERS)}")
+
+
+def full_decoding_executor():
+    """components.evaluation's executor decoding every feature (a module-level class: TFX's
+    executor needs an importable name)."""
+    from components import evaluation
+    global FullDecodingExecutor
+    FullDecodingExecutor = type("FullDecodingExecutor", (evaluation.Executor,), {
+        "decoding_schema": staticmethod(lambda config, model_dir: None), "__module__": __name__})
+    return FullDecodingExecutor
 
 
 def measure(root, spec_name, config_name, baseline, beam_mode, top_values=None):
@@ -36,6 +82,8 @@ def measure(root, spec_name, config_name, baseline, beam_mode, top_values=None):
     config = pipeline.eval_config(spec)
     props = {"example_splits": "null"}
     if config_name == "before":
+        for lever in LEVERS:
+            undo_lever(lever, config)
         for metrics_spec in config.metrics_specs:
             for metric in metrics_spec.metrics:
                 if metric.class_name == "BinaryCrossEntropy":
@@ -47,6 +95,10 @@ def measure(root, spec_name, config_name, baseline, beam_mode, top_values=None):
             limit["top_values"] = top_values or limit["top_values"]
         props["slice_top_values"] = json.dumps(limits)
         executor_class = evaluation.Executor
+        if config_name == "after-decoding_schema":
+            executor_class = full_decoding_executor()
+        elif config_name.startswith("after-"):
+            undo_lever(config_name[len("after-"):], config)
     props["eval_config"] = proto_utils.proto_to_json(config)
     examples = standard_artifacts.Examples()
     examples.uri = sorted(glob.glob(os.path.join(root, "pipeline_root", "CsvExampleGen",
@@ -66,7 +118,7 @@ def measure(root, spec_name, config_name, baseline, beam_mode, top_values=None):
     os.makedirs(evaluation_out.uri)
     os.makedirs(blessing.uri)
     context = base_beam_executor.BaseBeamExecutor.Context(
-        beam_pipeline_args=pipeline.beam_args(beam_mode), tmp_dir=out)
+        beam_pipeline_args=pipeline.beam_args(beam_mode), tmp_dir=out, unique_id=config_name)
     start, cpu_start = time.time(), time.process_time()
     executor_class(context).Do(inputs, {"evaluation": [evaluation_out], "blessing": [blessing]},
                                props)

@@ -1,4 +1,6 @@
 """The Evaluator's TFMA config comes from the spec and gates on the overall slice only."""
+import pytest
+
 from components.dataset_spec import load_spec
 from pipeline.pipeline import eval_config
 
@@ -12,6 +14,7 @@ def test_binary_spec_gates_overall_auc_and_reports_slices():
     config = eval_config(spec)
     assert config.model_specs[0].label_key == "label"
     assert list(config.model_specs[0].preprocessing_function_names) == ["transform_features"]
+    assert config.model_specs[0].model_type == "tf_generic"
     assert [list(s.feature_keys) for s in config.slicing_specs] == [[], ["C6"], ["C9"]]
     auc = _metric(config, "AUC")
     assert not auc.HasField("threshold")  # a plain threshold would gate every slice
@@ -19,8 +22,9 @@ def test_binary_spec_gates_overall_auc_and_reports_slices():
     assert [list(s.feature_keys) for s in gate.slicing_specs] == [[]]
     assert gate.threshold.value_threshold.lower_bound.value == spec.evaluation.auc_threshold
     assert gate.threshold.change_threshold.absolute.value == spec.evaluation.auc_change_threshold
-    for name in ("BinaryCrossEntropy", "Calibration", "ExampleCount"):
+    for name in ("BinaryCrossEntropy", "HistogramMeans", "ExampleCount"):
         _metric(config, name)
+    assert _metric(config, "HistogramMeans").module == "components.evaluation"
 
 
 def test_regression_spec_gates_on_mse_change():
@@ -206,3 +210,84 @@ def test_the_evaluator_component_carries_the_limits():
     assert evaluator.id == "Evaluator"
     assert evaluator.exec_properties[SLICE_TOP_VALUES_KEY] == '{"C6": {}}'
     assert set(evaluator.outputs) == {"evaluation", "blessing"}
+
+
+def test_tfma_takes_the_model_type_without_a_keras_load(tmp_path, monkeypatch):
+    """Unset, TFMA tries a Keras load_model of the whole SavedModel only to learn the type (a
+    quarter of a small Evaluator run); set, it is taken as it is, and the baseline copy too."""
+    import tensorflow as tf
+    import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.utils import model_util
+    loads = []
+    monkeypatch.setattr(tf.keras.models, "load_model", lambda *a, **k: loads.append(a))
+    config = tfma.utils.update_eval_config_with_defaults(eval_config(load_spec("criteo")),
+                                                         has_baseline=True)
+    assert [model_util.get_model_type(s, str(tmp_path)) for s in config.model_specs] == [
+        tfma.TF_GENERIC, tfma.TF_GENERIC]
+    assert loads == []
+    model_util.get_model_type(tfma.ModelSpec(), str(tmp_path))  # the patch is what TFMA calls
+    assert len(loads) == 1
+
+
+def test_the_evaluator_decodes_only_the_sliced_label_and_weight_columns(tmp_path):
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from components.evaluation import decoding_schema, limit_slices
+    model_dir = _model_dir(tmp_path, ["site=a", "site=b", "site=c"],
+                           {"click": "INT", "site": "BYTES", "app": "BYTES", "price": "FLOAT",
+                            "w": "FLOAT"})
+    config = eval_config(_spec(["site", "price"]))
+    config.model_specs[0].example_weight_key = "w"
+
+    def names(schema):
+        return sorted(f.name for f in schema.feature)
+
+    schema = decoding_schema(config, model_dir)
+    assert names(schema) == ["click", "price", "site", "w"]
+    assert {f.name: schema_pb2.FeatureType.Name(f.type) for f in schema.feature} == {
+        "click": "INT", "site": "BYTES", "price": "FLOAT", "w": "FLOAT"}  # the raw types
+    limits = {"site": {"top_values": 2, "vocabulary": "vocab_ids", "prefix": "site="}}
+    limited = limit_slices(config, limits, model_dir)
+    assert limited.slicing_specs[1].slice_keys_sql  # the limit binds: an SQL slice of site
+    assert names(decoding_schema(limited, model_dir)) == ["click", "price", "site", "w"]
+    # everything decoded, as TFX does, when the columns a slice reads are not known
+    assert decoding_schema(eval_config(_spec(["app", "ad"])), model_dir) is None  # ad: no raw type
+    other_sql = eval_config(_spec(["site"]))
+    other_sql.slicing_specs.add(slice_keys_sql="SELECT STRUCT(site, app) FROM example")
+    assert decoding_schema(other_sql, model_dir) is None
+    assert decoding_schema(config, str(tmp_path / "no_model")) is None
+
+
+def test_mean_label_prediction_and_calibration_come_from_the_auc_histogram():
+    """HistogramMeans: TFMA's keys and values (NumPy weighted means, calibration = predictions
+    over labels), computed from the histogram AUC builds anyway: no combiner of its own."""
+    import numpy as np
+    import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.metrics import metric_specs, metric_types
+    from components.evaluation import HistogramMeans
+    config = eval_config(load_spec("criteo"))
+    computations = metric_specs.to_computations(config.metrics_specs, eval_config=config)
+    combiners = [c for c in computations if type(c) is metric_types.MetricComputation]
+    # AUC, the plots and the means share one histogram; BinaryCrossEntropy and ExampleCount
+    # (TFMA runs each distinct key's combiner once)
+    names = {key.name for c in combiners for key in c.keys}
+    assert len(names) == 3
+    assert sum(name.startswith("_calibration_histogram") for name in names) == 1
+
+    labels = np.array([1.0, 0.0, 1.0, 0.0, 0.5])
+    predictions = np.array([0.9, 0.2, 0.35, 0.6, 0.01])
+    weights = np.array([1.0, 2.0, 0.5, 1.0, 3.0])
+    for weighted in (False, True):
+        (histogram, means) = HistogramMeans().computations(example_weighted=weighted)
+        combiner = histogram.combiner
+        accumulator = combiner.create_accumulator()
+        for y, p, w in zip(labels, predictions, weights):
+            accumulator = combiner.add_input(accumulator, tfma.metrics.StandardMetricInputs(
+                labels=np.array([y]), predictions=np.array([p]), example_weights=np.array([w])))
+        result = means.result(combiner.extract_output(accumulator))
+        w = weights if weighted else np.ones_like(weights)
+        expected = {"mean_label": np.sum(labels * w) / np.sum(w),
+                    "mean_prediction": np.sum(predictions * w) / np.sum(w),
+                    "calibration": np.sum(predictions * w) / np.sum(labels * w)}
+        assert {key.name: value for key, value in result.items()} == pytest.approx(expected,
+                                                                                    rel=1e-12)
+        assert all(key.example_weighted == weighted for key in result)
