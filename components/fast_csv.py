@@ -1,4 +1,4 @@
-"""CsvExampleGen executor that parses and converts CSV in C++ (pyarrow + tfx_bsl), with TFX's output.
+"""CsvExampleGen executor that parses and converts CSV in C++ (pyarrow), with TFX's output.
 
 TFX 1.16's CsvExampleGen converts every cell in Python: one pass to infer each column's type
 (INT -> FLOAT -> STRING over all rows) and one to build each tf.Example field by field; on
@@ -16,9 +16,9 @@ INT, `-?digits[.digits][e[+-]digits]` for FLOAT) are cast by pyarrow; every othe
 (" 7", "+5", "1_000", "inf", 19-digit integers, ...) is judged and converted by Python's
 int()/float() as TFX does. The examples are emitted as their deterministic serialization (the
 feature map in protobuf's deterministic key order; tfx_bsl's C++ encoder writes it in hash
-order), which is the key
-the base executor hashes to pick each example's split, so every example lands in the split
-TFX would put it in, and downstream components read the same examples.
+order), which is the key the base executor hashes to pick each example's split, so every
+example lands in the split TFX would put it in, and downstream components read the same
+examples.
 
 Quoting follows the CSV rules TFX's reader follows (quoted commas, doubled quotes, quoted line
 breaks); blank lines are skipped; Windows line endings work.
@@ -82,8 +82,9 @@ def _record_batches(path: str, column_names: List[str], skip_header: bool
 def _python_type(values: pa.Array, bound: ColumnType) -> ColumnType:
     """TFX's per-cell type rule over `values` (distinct cells), stopping at STRING."""
     result = bound
+    infer = csv_decoder._InferValueType  # pylint: disable=protected-access
     for value in values.to_pylist():
-        result = max(result, csv_decoder._InferValueType(value.encode()))  # pylint: disable=protected-access
+        result = max(result, infer(value.encode()))
         if result == ColumnType.STRING:
             break
     return result
