@@ -55,14 +55,69 @@ def _raw_strings(inputs, name):
 
 def _raw_float(inputs, name, fill_value):
     """Raw numeric column -> float32 [B]; missing and NaN -> fill_value."""
-    x = inputs[name]
-    if isinstance(x, (tf.SparseTensor, tf.RaggedTensor)):
-        x = _first_value(tf.cast(x, tf.float32) if isinstance(x, tf.RaggedTensor) else
-                         tf.SparseTensor(x.indices, tf.cast(x.values, tf.float32), x.dense_shape),
-                         float("nan"))
-    else:
-        x = tf.cast(_first_value(x, 0), tf.float32)
+    x = _float_columns(inputs, [name])[:, 0]
     return tf.where(tf.math.is_nan(x), tf.fill(tf.shape(x), float(fill_value)), x)
+
+
+def _columns(inputs, names, to_column):
+    """Several raw single-valued columns -> one Tensor [B, len(names)].
+
+    Tracing cost, not run time, decides this shape: Transform traces the preprocessing_fn
+    several times and every traced op costs Python time there, so a missing value is filled by
+    one SparseToDense per column into a [B, 1] shape built once, and the columns are joined by
+    one concat (no per-column slicing). `to_column(x, batch_shape)` turns one SparseTensor or
+    dense Tensor into [B, 1]."""
+    batch_shape = None
+    columns = []
+    for name in names:
+        x = inputs[name]
+        if isinstance(x, tf.RaggedTensor):
+            x = x.to_sparse()
+        if isinstance(x, tf.SparseTensor) and batch_shape is None:
+            batch_shape = tf.stack([x.dense_shape[0], tf.constant(1, tf.int64)])
+        if not isinstance(x, tf.SparseTensor) and x.shape.rank == 1:
+            x = x[:, tf.newaxis]
+        columns.append(to_column(x, batch_shape))
+    return columns[0] if len(columns) == 1 else tf.concat(columns, axis=1)
+
+
+def _sparse_to_column(x, batch_shape, default):
+    """SparseTensor [B, None] with <= 1 value per row -> Tensor [B, 1], `default` where empty."""
+    dense = tf.raw_ops.SparseToDense(sparse_indices=x.indices, output_shape=batch_shape,
+                                     sparse_values=x.values, default_value=default)
+    dense.set_shape([None, 1])
+    return dense
+
+
+def _float_columns(inputs, names):
+    """Raw numeric columns -> float32 [B, len(names)]; a missing value is NaN."""
+    nan = tf.constant(float("nan"), tf.float32)
+
+    def to_column(x, batch_shape):
+        if isinstance(x, tf.SparseTensor):
+            values = x.values if x.dtype == tf.float32 else tf.cast(x.values, tf.float32)
+            return _sparse_to_column(tf.SparseTensor(x.indices, values, x.dense_shape),
+                                     batch_shape, nan)
+        return tf.cast(x[:, :1], tf.float32)
+
+    return _columns(inputs, names, to_column)
+
+
+def _string_columns(inputs, names):
+    """Raw categorical columns -> string [B, len(names)], each value as `_raw_strings` gives it
+    (a missing value is '' for string columns, the text of 0 for numeric ones)."""
+    defaults = {}
+
+    def to_column(x, batch_shape):
+        if isinstance(x, tf.SparseTensor):
+            if x.dtype not in defaults:
+                defaults[x.dtype] = tf.constant(_missing_default(x), x.dtype)
+            x = _sparse_to_column(x, batch_shape, defaults[x.dtype])
+        else:
+            x = x[:, :1]
+        return _as_strings(x)
+
+    return _columns(inputs, names, to_column)
 
 
 # Dense values are clipped to +-DENSE_LIMIT, so that max - min and the scaling stay finite in
@@ -70,11 +125,14 @@ def _raw_float(inputs, name, fill_value):
 DENSE_LIMIT = 1e18
 
 
-def _finite_dense(x, fill_value):
-    """The documented mapping of odd dense values, the same in training and serving: ±inf ->
-    fill_value, like NaN and a missing value (a value beyond float32's range, e.g. 1e300, reaches
-    Transform as ±inf); finite values clipped to [-DENSE_LIMIT, DENSE_LIMIT]."""
-    x = tf.where(tf.math.is_finite(x), x, tf.fill(tf.shape(x), float(fill_value)))
+def _dense_matrix(inputs, features):
+    """The dense features as float32 [B, n], with the documented mapping of odd values, the same
+    in training and serving: missing, NaN and ±inf -> the feature's fill_value (a value beyond
+    float32's range, e.g. 1e300, reaches Transform as ±inf); finite values clipped to
+    [-DENSE_LIMIT, DENSE_LIMIT]."""
+    x = _float_columns(inputs, [f.name for f in features])
+    fill = tf.constant([[float(f.fill_value) for f in features]], tf.float32)
+    x = tf.where(tf.math.is_finite(x), x, fill)
     return tf.clip_by_value(x, -DENSE_LIMIT, DENSE_LIMIT)
 
 
@@ -114,14 +172,13 @@ def preprocessing_fn(inputs, custom_config):
         outputs[label.name] = tf.expand_dims(y, 1)
 
     if spec.dense:
-        stacked = tf.stack([_finite_dense(_raw_float(inputs, f.name, f.fill_value), f.fill_value)
-                            for f in spec.dense], axis=1)
+        stacked = _dense_matrix(inputs, spec.dense)
         log_mask = tf.constant([f.log for f in spec.dense])
         logged = tf.sign(stacked) * tf.math.log1p(tf.abs(stacked))
         stacked = tf.where(log_mask[tf.newaxis, :], logged, stacked)
         scaled = tf.clip_by_value(tft.scale_to_0_1(stacked, elementwise=True), 0.0, 1.0)
-        for i, f in enumerate(spec.dense):
-            outputs[f.name] = scaled[:, i:i + 1]
+        outputs.update(zip([f.name for f in spec.dense],
+                           tf.split(scaled, len(spec.dense), axis=1)))
 
     for group, members in spec.vocab_groups().items():
         # Single-valued members are looked up together as one [B, n] matrix: one lookup table
@@ -131,11 +188,14 @@ def preprocessing_fn(inputs, custom_config):
         multi = [f for f in members if isinstance(f, MultiValueSpec)]
         single_tokens = _single_tokens(inputs, single, spec) if single else None
         tokens = {f.name: _tokens(inputs, f, spec) for f in multi}
-        all_tokens = ([tf.RaggedTensor.from_tensor(single_tokens)] if single else []) + list(
-            tokens.values())
+        if multi:
+            all_tokens = ([tf.RaggedTensor.from_tensor(single_tokens)] if single else []) + list(
+                tokens.values())
+            analyzed = tf.concat(all_tokens, axis=1) if len(all_tokens) > 1 else all_tokens[0]
+        else:
+            analyzed = single_tokens  # the same tokens, without a ragged copy
         first = members[0]
-        vocab = tft.vocabulary(tf.concat(all_tokens, axis=1) if len(all_tokens) > 1 else
-                               all_tokens[0],
+        vocab = tft.vocabulary(analyzed,
                                frequency_threshold=first.frequency_threshold, top_k=first.top_k,
                                vocab_filename=vocabulary_name(group))
         oov_ids = {f.name: 1 + i for i, f in enumerate(members)}
@@ -148,8 +208,7 @@ def preprocessing_fn(inputs, custom_config):
         if single:
             ids = to_ids(tft.apply_vocabulary(single_tokens, vocab, default_value=-1),
                          tf.constant([[oov_ids[f.name] for f in single]]))
-            for i, f in enumerate(single):
-                outputs[f.name] = ids[:, i:i + 1]
+            outputs.update(zip([f.name for f in single], tf.split(ids, len(single), axis=1)))
         borrowers = [f for f in spec.multi_value if f.vocab_of in oov_ids]
         for f in multi + borrowers:
             toks = tokens[f.name] if f.name in tokens else _tokens(inputs, f, spec)
@@ -193,7 +252,7 @@ def _single_tokens(inputs, features, spec):
     """'<field>=<value>' tokens of single-valued features, string Tensor [B, len(features)]; a
     missing value is the token '<field>=' (like `_tokens`)."""
     prefixes = tf.constant([[spec.token_prefix(f) for f in features]])
-    values = tf.stack([_raw_strings(inputs, f.name) for f in features], axis=1)
+    values = _string_columns(inputs, [f.name for f in features])
     return tf.strings.join([tf.broadcast_to(prefixes, tf.shape(values)), values])
 
 
