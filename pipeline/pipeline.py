@@ -139,9 +139,10 @@ def eval_config(spec: DatasetSpec, confidence_intervals: bool = False) -> tfma.E
             # TF update per example and slice (about a fifth of the Evaluator's time).
             metrics = [tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[overall_only]),
                        tfma.MetricConfig(class_name="BinaryCrossEntropy"),
-                       tfma.MetricConfig(class_name="Calibration"),
-                       tfma.MetricConfig(class_name="MeanLabel"),
-                       tfma.MetricConfig(class_name="MeanPrediction"),
+                       # calibration, mean_label, mean_prediction from AUC's histogram (TFMA's
+                       # own metrics for them add a combiner fed every example of every slice)
+                       tfma.MetricConfig(class_name="HistogramMeans",
+                                         module="components.evaluation"),
                        # curves for the HTML report (calibration, ROC and PR)
                        tfma.MetricConfig(class_name="CalibrationPlot",
                                          config='{"num_buckets": 20}'),
@@ -166,7 +167,9 @@ def eval_config(spec: DatasetSpec, confidence_intervals: bool = False) -> tfma.E
         metrics.append(tfma.MetricConfig(class_name="ExampleCount"))
         metrics_specs.append(tfma.MetricsSpec(
             metrics=metrics, output_names=[] if single else [label.name]))
-    model_spec = tfma.ModelSpec(signature_name="serving_default",
+    # tf_generic: what TFMA ends up with for our SavedModels; unset, TFMA first tries a Keras
+    # load_model of the whole model only to learn the type (a quarter of a small Evaluator run).
+    model_spec = tfma.ModelSpec(signature_name="serving_default", model_type=tfma.TF_GENERIC,
                                 preprocessing_function_names=["transform_features"])
     if single:
         model_spec.label_key = spec.labels[0].name
@@ -220,15 +223,19 @@ def _example_gen(spec: DatasetSpec, data_root: str, input_pattern: str, span=Non
     if spec.format == "tfrecord":
         return tfx.components.ImportExampleGen(input_base=data_root, input_config=input_config,
                                                output_config=output, **ranges)
+    from tfx.components.example_gen.component import FileBasedExampleGen
     if spec.columns is not None:  # no header line: column names from the spec
-        from tfx.components.example_gen.component import FileBasedExampleGen
         from components import headerless_csv
         return FileBasedExampleGen(
             input_base=data_root, input_config=input_config, output_config=output,
             custom_config=headerless_csv.custom_config(list(spec.columns)),
             custom_executor_spec=headerless_csv.EXECUTOR_SPEC, **ranges).with_id("CsvExampleGen")
-    return tfx.components.CsvExampleGen(input_base=data_root, input_config=input_config,
-                                        output_config=output, **ranges)
+    # TFX's CsvExampleGen with an executor that writes the same examples into the same splits,
+    # converting in C++ instead of cell by cell in Python (components/fast_csv.py)
+    from components import fast_csv
+    return FileBasedExampleGen(
+        input_base=data_root, input_config=input_config, output_config=output,
+        custom_executor_spec=fast_csv.EXECUTOR_SPEC, **ranges).with_id("CsvExampleGen")
 
 
 def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
@@ -290,6 +297,11 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"spec": spec_without_gates(spec),
                        "code_version": code_version(TRANSFORM_SOURCES)},
+        # TF1 graph tracing and SavedModel: Transform traces the preprocessing_fn several
+        # times, and tf.function tracing plus the TF2 SavedModel write cost ~25 % of its CPU
+        # time (100k rows: 82 -> 62 s CPU); the Trainer's transform layer and the exported
+        # signatures load the TF1 graph alike. No analyzer cache: nothing feeds it back.
+        force_tf_compat_v1=True, disable_analyzer_cache=True,
         disable_statistics=True)
     transform.add_upstream_node(example_validator)  # nothing is transformed before the gate
     trainer = tfx.components.Trainer(

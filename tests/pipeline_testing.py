@@ -66,7 +66,8 @@ def transform_rows(spec, raw_feature_spec, rows, tmp_path_factory):
         schema_utils.schema_from_feature_spec(raw_feature_spec))
     fn = functools.partial(preprocessing_fn, custom_config={"spec": spec.to_dict()})
     out_dir = str(tmp_path_factory.mktemp("tft"))
-    with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tmp")), force_tf_compat_v1=False):
+    # TF1 tracing, as the pipeline's Transform (pipeline.py: force_tf_compat_v1=True)
+    with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tmp")), force_tf_compat_v1=True):
         (data, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
     return data, tft.TFTransformOutput(out_dir)

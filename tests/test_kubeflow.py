@@ -1,6 +1,7 @@
 """`compile-kubeflow`: the pipeline compiled by KubeflowV2DagRunner, read back with KFP's
-PipelineSpec proto. Three specs: criteo (TFX's CsvExampleGen), census_income (headerless CSV:
-the project's ExampleGen executor) and behaviour (the HistoryBuilder component). Nothing runs."""
+PipelineSpec proto. Three specs: criteo (CsvExampleGen with components.fast_csv's executor),
+census_income (headerless CSV: the project's ExampleGen executor) and behaviour (the
+HistoryBuilder component). Nothing runs."""
 import argparse
 import importlib
 import json
@@ -174,8 +175,7 @@ def test_custom_components_compile_with_importable_executors(census, behaviour):
     # the project's own executors, by a path the image can import
     assert classes["ctr-census-income", "CsvExampleGen_executor"] == (
         "components.headerless_csv.Executor")
-    assert classes["ctr-behaviour", "CsvExampleGen_executor"] == (
-        "tfx.components.example_gen.csv_example_gen.executor.Executor")
+    assert classes["ctr-behaviour", "CsvExampleGen_executor"] == "components.fast_csv.Executor"
     assert classes["ctr-census-income", "CurateSchema_executor"] == (
         "components.schema.CurateSchema_Executor")
     assert classes["ctr-behaviour", "HistoryBuilder_executor"] == "components.history.Executor"

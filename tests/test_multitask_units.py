@@ -111,7 +111,7 @@ def _transform(spec, rows, tmp_path, out_dir=None):
             for i, m, s in rows]
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
     fn = functools.partial(preprocessing_fn, custom_config={"spec": spec.to_dict()})
-    with tft_beam.Context(temp_dir=str(tmp_path), force_tf_compat_v1=False):
+    with tft_beam.Context(temp_dir=str(tmp_path), force_tf_compat_v1=True):  # as the pipeline
         (out, _), transform_fn = (data, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
         if out_dir:
             _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
