@@ -95,7 +95,7 @@ def encoded_rows(tft_output, serialized, input_names):
     graph, as numpy arrays."""
     import tensorflow as tf
     parsed = tf.io.parse_example(tf.constant(serialized), tft_output.raw_feature_spec())
-    transformed = tft_output.transform_raw_features(parsed)
+    transformed = tft_output.transform_features_layer()(parsed)
     return {name: transformed[name].numpy() for name in input_names}
 
 

@@ -127,7 +127,7 @@ def test_pushed_model_scores_raw_examples_like_the_trainer(first_run):
                                             "*"))
     tft_output = tft.TFTransformOutput(sorted(transform_dirs)[-1])
     raw_spec = tft_output.raw_feature_spec()
-    transformed = tft_output.transform_raw_features(tf.io.parse_example(serialized, raw_spec))
+    transformed = tft_output.transform_features_layer()(tf.io.parse_example(serialized, raw_spec))
     trainer_model = keras.models.load_model(
         os.path.join(report.model_uri, "Format-Serving"), custom_objects=custom_objects)
     expected = trainer_model({i.name: transformed[i.name] for i in trainer_model.inputs})

@@ -92,7 +92,7 @@ def test_pushed_model_returns_one_named_output_per_task(first_run):
     graph = sorted(glob.glob(os.path.join(paths.pipeline_root, "Transform", "transform_graph",
                                           "*")))[-1]
     tft_output = tft.TFTransformOutput(graph)
-    transformed = tft_output.transform_raw_features(
+    transformed = tft_output.transform_features_layer()(
         tf.io.parse_example(serialized, tft_output.raw_feature_spec()))
     model = keras.models.load_model(os.path.join(report.model_uri, "Format-Serving"),
                                     custom_objects=custom_objects)

@@ -101,7 +101,7 @@ def test_pushed_model_scores_raw_examples_with_history_strings(run):
     transform_dir = sorted(glob.glob(os.path.join(paths.pipeline_root, "Transform",
                                                   "transform_graph", "*")))[-1]
     tft_output = tft.TFTransformOutput(transform_dir)
-    transformed = tft_output.transform_raw_features(
+    transformed = tft_output.transform_features_layer()(
         tf.io.parse_example(serialized, tft_output.raw_feature_spec()))
     trainer_model = keras.models.load_model(
         os.path.join(report.model_uri, "Format-Serving"), custom_objects=custom_objects)

@@ -65,7 +65,7 @@ def _trainer_predictions(paths, report, header, rows):
                                         values=tf.constant([v for _, v in present],
                                                            dtype=feature.dtype),
                                         dense_shape=[len(rows), 1])
-    transformed = tft_output.transform_raw_features(raw)
+    transformed = tft_output.transform_features_layer()(raw)
     model = keras.models.load_model(os.path.join(report.model_uri, "Format-Serving"),
                                     custom_objects=custom_objects)
     return model({i.name: transformed[i.name] for i in model.inputs}).numpy()[:, 0]
