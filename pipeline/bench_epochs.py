@@ -58,7 +58,7 @@ def format_section(command, epochs, batch_size, results):
     off, on = results["without early stopping"], results["with early stopping (default)"]
     best = max(off["epoch_auc"])
     return "\n".join([
-        f"#### Epochs and early stopping (issue 11, goal 7), "
+        f"## Epochs and early stopping (issue 11, goal 7), "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",
         f"DeepFM (DeepCTR defaults), batch {batch_size}, Adam 3e-3, up to {epochs} epochs, the "
