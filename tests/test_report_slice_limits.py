@@ -3,15 +3,7 @@ from components.dataset_spec import load_spec
 from components.evaluation import limit_slices
 from pipeline.html_report import limited_slice_values
 from pipeline.pipeline import eval_config
-
-
-def _model_dir(tmp_path, vocabulary, raw_types):
-    (tmp_path / "assets").mkdir()
-    (tmp_path / "assets" / "vocab_ids").write_text("".join(t + "\n" for t in vocabulary))
-    (tmp_path / "assets.extra").mkdir()
-    (tmp_path / "assets.extra" / "raw_schema.pbtxt").write_text("".join(
-        f'feature {{ name: "{name}" type: {kind} }}\n' for name, kind in raw_types.items()))
-    return str(tmp_path)
+from test_eval_config import _model_dir  # the model folder as the Evaluator sees it
 
 
 def test_limited_slice_features_and_their_number_of_values(tmp_path):
