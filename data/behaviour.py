@@ -27,7 +27,6 @@ Deterministic for a seed; ids are ints from 1 (0 is the padding id downstream).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Optional
 
@@ -35,7 +34,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 
-from data.generators import _rng, _sigmoid, write_csv, write_oracle
+from data.generators import _rng, _sigmoid
+from data.writing import write_in_folder
 
 logger = logging.getLogger(__name__)
 
@@ -176,12 +176,12 @@ def _calibrate(logit: np.ndarray, target: float) -> float:
 
 
 def write_behaviour(out_dir: str, rows: int, seed: int = 0, *, file_name: str = "train.csv",
-                    oracle_name: str = "oracle.json", **kwargs) -> dict:
-    """Write the log to ``out_dir/<file_name>`` and its oracle to ``out_dir/<oracle_name>``."""
-    df, info = generate_behaviour(rows, seed, **kwargs)
-    write_csv(df, os.path.join(out_dir, file_name))
-    write_oracle(dict(info, path=file_name), os.path.join(out_dir, oracle_name))
-    return dict(info, path=os.path.abspath(os.path.join(out_dir, file_name)))
+                    oracle_name: str = "oracle.json", reuse: bool = False, **kwargs) -> dict:
+    """Write the log to ``out_dir/<file_name>`` and its oracle to ``out_dir/<oracle_name>``.
+    With ``reuse=True`` a CSV written before with the same rows, seed and options is kept."""
+    return write_in_folder(lambda: generate_behaviour(rows, seed, **kwargs), out_dir, file_name,
+                           oracle_name, params=dict(kwargs, dataset="behaviour", rows=rows,
+                                                    seed=seed), reuse=reuse)
 
 
 def write_sample(out_dir: str) -> dict:

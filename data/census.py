@@ -20,13 +20,12 @@ real data's distribution; it has the real file's columns, value shapes and quirk
 """
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from data.generators import write_oracle
+from data.writing import atomic_text_file, write_in_folder
 
 __all__ = ["CENSUS_COLUMNS", "generate_census", "write_census"]
 
@@ -207,18 +206,22 @@ def _format(value):
     return str(value)
 
 
-def write_census(out_dir: str, rows: int, seed: int = 0, *,
-                 file_name: str = "census-income.sample",
-                 oracle_name: Optional[str] = "oracle.json") -> dict:
-    """Writes ``out_dir/<file_name>`` in the raw layout (no header, ", " between values) and the
-    oracle JSON; returns the info dict."""
-    columns, info = generate_census(rows, seed)
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, file_name)
+def _write_raw(columns: dict, path: str) -> None:
+    """The raw layout: one line per row, no header, ", " between values."""
     values = list(columns.values())
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
+    rows = len(values[0]) if values else 0
+    with atomic_text_file(path) as f:
         for i in range(rows):
             f.write(", ".join(_format(col[i]) for col in values) + "\n")
-    if oracle_name:
-        write_oracle(dict(info, path=file_name), os.path.join(out_dir, oracle_name))
-    return dict(info, path=os.path.abspath(path))
+
+
+def write_census(out_dir: str, rows: int, seed: int = 0, *,
+                 file_name: str = "census-income.sample",
+                 oracle_name: Optional[str] = "oracle.json", reuse: bool = False) -> dict:
+    """Writes ``out_dir/<file_name>`` in the raw layout (no header, ", " between values) and the
+    oracle JSON; returns the info dict.  With ``reuse=True`` a file written before with the
+    same rows and seed is kept."""
+    return write_in_folder(lambda: generate_census(rows, seed), out_dir, file_name, oracle_name,
+                           write_table=_write_raw,
+                           params={"dataset": "census_income", "rows": rows, "seed": seed},
+                           reuse=reuse)

@@ -28,7 +28,6 @@ In the data frames, missing values are ``NaN`` (categoricals) or ``pd.NA`` (the 
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -41,6 +40,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 from sklearn.metrics import log_loss, roc_auc_score
+
+from data.writing import (RECORD_SUFFIX, write_csv, write_data_set, write_in_folder,
+                          write_oracle)
 
 logger = logging.getLogger(__name__)
 
@@ -372,19 +374,6 @@ def read_criteo(path: str) -> pd.DataFrame:
     return df
 
 
-def write_csv(df: pd.DataFrame, path: str) -> None:
-    """Write ``df`` as CSV: header line, no index, ``\\n`` line ends, missing = empty cell."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    df.to_csv(path, index=False, na_rep="", lineterminator="\n")
-
-
-def write_oracle(info: dict, path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(info, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-
-
 def span_path(out_dir: str, span: int) -> str:
     """Where span ``span`` lives: ``out_dir/span-{span}/data.csv``."""
     return os.path.join(out_dir, f"span-{span}", "data.csv")
@@ -392,26 +381,30 @@ def span_path(out_dir: str, span: int) -> str:
 
 def write_criteo(out_dir: str, rows: int, seed: int = 0, *, file_name: str = "train.csv",
                  span: Optional[int] = None, drift: float = 0.0,
-                 oracle_name: Optional[str] = None, **kwargs) -> dict:
+                 oracle_name: Optional[str] = None, reuse: bool = False, **kwargs) -> dict:
     """Write Criteo rows as CSV plus the oracle summary; returns the info dict.
 
     Without ``span``: ``out_dir/<file_name>`` and ``out_dir/oracle.json`` (or ``oracle_name``).
     With ``span=k``: ``out_dir/span-{k}/data.csv`` and ``out_dir/span-{k}.oracle.json`` -- the
     oracle file sits outside the span folder so a ``span-{SPAN}/*`` input glob only sees CSV.
+    ``reuse=True`` keeps a CSV written before with the same rows, seed and options (see
+    ``data.writing.write_data_set``; for a span the record sits beside its oracle file).
     Extra keyword arguments go to ``generate_criteo``.
     """
-    df, info = generate_criteo(rows, seed, span=span, drift=drift, **kwargs)
     if span is None:
         csv_path = os.path.join(out_dir, file_name)
         oracle_path = os.path.join(out_dir, oracle_name or "oracle.json")
+        record_path = None
     else:
         csv_path = span_path(out_dir, span)
         oracle_path = os.path.join(out_dir, oracle_name or f"span-{span}.oracle.json")
-    write_csv(df, csv_path)
-    info = dict(info, path=os.path.abspath(csv_path))
+        record_path = os.path.join(out_dir, f"span-{span}{RECORD_SUFFIX}")
     rel = os.path.relpath(csv_path, os.path.dirname(oracle_path) or ".")
-    write_oracle(dict(info, path=rel.replace(os.sep, "/")), oracle_path)
-    return info
+    params = dict(kwargs, dataset="criteo", rows=rows, seed=seed, span=span, drift=drift)
+    return write_data_set(
+        lambda: generate_criteo(rows, seed, span=span, drift=drift, **kwargs), csv_path,
+        oracle_path, oracle_entry=rel.replace(os.sep, "/"), params=params, reuse=reuse,
+        record_path=record_path)
 
 
 def write_criteo_span(out_dir: str, span: int, rows: int, seed: int = 0, drift: float = 0.0,
@@ -621,13 +614,12 @@ def movie_history(df: pd.DataFrame, maxlen: int = 50, *, user_col: str = "user_i
 
 
 def write_movielens(out_dir: str, rows: int, seed: int = 0, *, file_name: str = "train.csv",
-                    oracle_name: str = "oracle.json", **kwargs) -> dict:
-    """Write MovieLens rows to ``out_dir/<file_name>`` and ``out_dir/<oracle_name>``."""
-    df, info = generate_movielens(rows, seed, **kwargs)
-    csv_path = os.path.join(out_dir, file_name)
-    write_csv(df, csv_path)
-    write_oracle(dict(info, path=file_name), os.path.join(out_dir, oracle_name))
-    return dict(info, path=os.path.abspath(csv_path))
+                    oracle_name: str = "oracle.json", reuse: bool = False, **kwargs) -> dict:
+    """Write MovieLens rows to ``out_dir/<file_name>`` and ``out_dir/<oracle_name>``; with
+    ``reuse=True`` a CSV written before with the same rows, seed and options is kept."""
+    return write_in_folder(lambda: generate_movielens(rows, seed, **kwargs), out_dir, file_name,
+                           oracle_name, params=dict(kwargs, dataset="movielens", rows=rows,
+                                                    seed=seed), reuse=reuse)
 
 
 # ----------------------------------------------------------------------------------------------

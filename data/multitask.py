@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from functools import lru_cache
 from typing import Dict, Optional
 
@@ -33,7 +32,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 
-from data.generators import write_csv, write_oracle
+from data.writing import write_in_folder
 
 __all__ = ["MULTITASK_COLUMNS", "MULTITASK_LABELS", "MultitaskModel", "multitask_model",
            "generate_multitask", "multitask_probability", "write_multitask"]
@@ -221,10 +220,9 @@ def multitask_probability(df: pd.DataFrame, model_seed: int = 0):
 
 
 def write_multitask(out_dir: str, rows: int, seed: int = 0, *, file_name: str = "train.csv",
-                    oracle_name: str = "oracle.json", **kwargs) -> dict:
-    """Writes ``out_dir/<file_name>`` and ``out_dir/<oracle_name>``; returns the info dict."""
-    df, info = generate_multitask(rows, seed, **kwargs)
-    csv_path = os.path.join(out_dir, file_name)
-    write_csv(df, csv_path)
-    write_oracle(dict(info, path=file_name), os.path.join(out_dir, oracle_name))
-    return dict(info, path=os.path.abspath(csv_path))
+                    oracle_name: str = "oracle.json", reuse: bool = False, **kwargs) -> dict:
+    """Writes ``out_dir/<file_name>`` and ``out_dir/<oracle_name>``; returns the info dict.
+    With ``reuse=True`` a CSV written before with the same rows, seed and options is kept."""
+    return write_in_folder(lambda: generate_multitask(rows, seed, **kwargs), out_dir, file_name,
+                           oracle_name, params=dict(kwargs, dataset="multitask", rows=rows,
+                                                    seed=seed), reuse=reuse)
