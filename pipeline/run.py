@@ -349,8 +349,8 @@ def demo(args, out=print):
     from data.generators import write_criteo
     root = os.path.abspath(args.root or os.path.join("runs", "demo"))
     data_dir = os.path.join(root, "data")
-    if not glob.glob(os.path.join(data_dir, "*.csv")):
-        write_criteo(data_dir, rows=args.rows, seed=0)
+    # kept only when written before for the same --rows (a record beside it says so)
+    write_criteo(data_dir, rows=args.rows, seed=0, reuse=True)
     args.root = root
     report = run_pipeline(args, data=data_dir)
     oracle = os.path.join(data_dir, "oracle.json")

@@ -298,3 +298,160 @@ def test_tolerant_comparison_allows_last_bit_noise_only(tmp_path):
         found = csv_differences(str(other), str(base))
         assert [d.split(":")[0] for d in found] == expected, (body, found)
 
+
+# ---------------------------------------------------------------------------- atomic writes
+
+class Interrupted(Exception):
+    """Stands for anything that stops a writer half way (Ctrl-C, a full disk, a crash)."""
+
+
+def _half_written_csv(self, handle, **kwargs):
+    handle.write(",".join(self.columns) + "\n" + "0,1,")  # the header and part of a row...
+    raise Interrupted  # ...then the writer is stopped
+
+
+def test_interrupted_writer_leaves_no_file(tmp_path, monkeypatch):
+    from data.census import write_census
+    from data.multitask import write_multitask
+    monkeypatch.setattr(pd.DataFrame, "to_csv", _half_written_csv)
+    for write in (g.write_criteo, g.write_movielens, behaviour.write_behaviour, write_multitask):
+        out = tmp_path / write.__name__
+        with pytest.raises(Interrupted):
+            write(str(out), 300, seed=1)
+        assert not out.exists() or os.listdir(out) == [], write.__name__  # no CSV, no temp file
+    with pytest.raises(Interrupted):
+        g.write_criteo(str(tmp_path / "spans"), 300, seed=1, span=2)
+    assert os.listdir(tmp_path / "spans" / "span-2") == []
+
+    calls = []
+
+    def format_then_stop(value):
+        calls.append(value)
+        if len(calls) > 500:  # a few rows in
+            raise Interrupted
+        return str(value)
+
+    monkeypatch.setattr("data.census._format", format_then_stop)
+    with pytest.raises(Interrupted):
+        write_census(str(tmp_path / "census"), 100, seed=1)
+    assert os.listdir(tmp_path / "census") == []
+
+
+def test_interrupted_rewrite_keeps_the_complete_old_file(tmp_path, monkeypatch):
+    info = g.write_criteo(str(tmp_path), 300, seed=1)
+    before = {name: _read_bytes(tmp_path / name) for name in os.listdir(tmp_path)}
+    assert sorted(before) == ["oracle.json", "train.csv"]
+    monkeypatch.setattr(pd.DataFrame, "to_csv", _half_written_csv)
+    with pytest.raises(Interrupted):
+        g.write_criteo(str(tmp_path), 500, seed=1)
+    assert {name: _read_bytes(tmp_path / name) for name in os.listdir(tmp_path)} == before
+    assert len(_read_raw(info["path"])[1]) == 300
+
+
+def test_atomic_text_file_on_keyboard_interrupt(tmp_path):
+    from data.writing import atomic_text_file
+    target = tmp_path / "t.csv"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_text_file(str(target)) as handle:
+            handle.write("a,b\n1,")
+            raise KeyboardInterrupt
+    assert os.listdir(tmp_path) == []
+    with atomic_text_file(str(target)) as handle:
+        handle.write("a,b\r\n1,2\n")
+    assert _read_bytes(target) == b"a,b\r\n1,2\n"  # line ends written as given
+    assert oct(os.stat(target).st_mode & 0o777) == oct(0o666 & ~_umask())  # as open() makes
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# ---------------------------------------------------------------------------- reuse
+
+def _count_calls(monkeypatch, module, name):
+    calls = []
+    original = getattr(module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_reuse_keeps_a_csv_only_for_the_same_rows_and_seed(tmp_path, monkeypatch):
+    calls = _count_calls(monkeypatch, g, "generate_criteo")
+    out = str(tmp_path)
+    first = g.write_criteo(out, 300, seed=1, reuse=True)
+    inode = os.stat(first["path"]).st_ino
+    assert g.write_criteo(out, 300, seed=1, reuse=True) == first
+    assert len(calls) == 1 and os.stat(first["path"]).st_ino == inode  # kept, not rewritten
+    more = g.write_criteo(out, 500, seed=1, reuse=True)  # --rows changed: written again
+    assert more["rows"] == 500 and len(_read_raw(more["path"])[1]) == 500
+    assert json.loads(_read_bytes(tmp_path / "oracle.json"))["rows"] == 500
+    other = g.write_criteo(out, 500, seed=2, reuse=True)  # --seed changed
+    assert other["seed"] == 2 and len(calls) == 3
+    assert _read_bytes(other["path"]) == _read_bytes(g.write_criteo(str(tmp_path / "ref"), 500,
+                                                                    seed=2)["path"])
+    g.write_criteo(out, 500, seed=2, reuse=True, drift=0.5)  # any generator option counts
+    assert len(calls) == 5
+    # a write without reuse (`python -m data criteo ...`) drops the record: no stale reuse
+    g.write_criteo(out, 200, seed=2)
+    assert not os.path.exists(os.path.join(out, "train.csv.params.json"))
+    assert len(_read_raw(g.write_criteo(out, 200, seed=2, reuse=True)["path"])[1]) == 200
+    assert len(calls) == 7
+    # a CSV changed by hand (another size than recorded) is not taken for the generated one
+    with open(os.path.join(out, "train.csv"), "a") as handle:
+        handle.write("1" + "," * 39 + "\n")
+    assert len(_read_raw(g.write_criteo(out, 200, seed=2, reuse=True)["path"])[1]) == 200
+    assert len(calls) == 8
+
+
+def test_reuse_of_a_span_keeps_its_folder_csv_only(tmp_path, monkeypatch):
+    calls = _count_calls(monkeypatch, g, "generate_criteo")
+    out = str(tmp_path)
+    g.write_criteo_span(out, 1, 200, seed=5, reuse=True)
+    g.write_criteo_span(out, 1, 200, seed=5, reuse=True)
+    assert len(calls) == 1 and os.listdir(tmp_path / "span-1") == ["data.csv"]
+    assert len(_read_raw(g.write_criteo_span(out, 1, 300, seed=5, reuse=True)["path"])[1]) == 300
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("writer", ["movielens", "behaviour", "multitask", "census"])
+def test_reuse_by_the_other_writers_follows_rows(tmp_path, writer):
+    from data.census import write_census
+    from data.multitask import write_multitask
+    write = {"movielens": g.write_movielens, "behaviour": behaviour.write_behaviour,
+             "multitask": write_multitask, "census": write_census}[writer]
+    first = write(str(tmp_path), 300, seed=1, reuse=True)
+    inode = os.stat(first["path"]).st_ino
+    assert write(str(tmp_path), 300, seed=1, reuse=True) == first
+    assert os.stat(first["path"]).st_ino == inode
+    more = write(str(tmp_path), 400, seed=1, reuse=True)
+    with open(more["path"], encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    assert more["rows"] == 400 and len(lines) == 400 + (writer != "census")  # census: no header
+
+
+def test_demo_regenerates_its_data_when_rows_change(tmp_path, monkeypatch):
+    import argparse
+    from pipeline import run
+    seen = []
+
+    class Report:
+        def format(self, **kwargs):
+            return ""
+
+    def fake_run(args, data):
+        seen.append(len(_read_raw(os.path.join(data, "train.csv"))[1]))
+        return Report()
+
+    monkeypatch.setattr(run, "run_pipeline", fake_run)
+    for rows in (300, 300, 450):
+        run.demo(argparse.Namespace(root=str(tmp_path), rows=rows), out=lambda *a: None)
+    assert seen == [300, 300, 450]
+    assert sorted(os.listdir(tmp_path / "data")) == ["oracle.json", "train.csv",
+                                                     "train.csv.params.json"]
