@@ -179,9 +179,8 @@ def write_behaviour(out_dir: str, rows: int, seed: int = 0, *, file_name: str = 
                     oracle_name: str = "oracle.json", reuse: bool = False, **kwargs) -> dict:
     """Write the log to ``out_dir/<file_name>`` and its oracle to ``out_dir/<oracle_name>``.
     With ``reuse=True`` a CSV written before with the same rows, seed and options is kept."""
-    return write_in_folder(lambda: generate_behaviour(rows, seed, **kwargs), out_dir, file_name,
-                           oracle_name, params=dict(kwargs, dataset="behaviour", rows=rows,
-                                                    seed=seed), reuse=reuse)
+    return write_in_folder(generate_behaviour, "behaviour", out_dir, rows, seed,
+                           file_name=file_name, oracle_name=oracle_name, reuse=reuse, **kwargs)
 
 
 def write_sample(out_dir: str) -> dict:

@@ -221,7 +221,6 @@ def write_census(out_dir: str, rows: int, seed: int = 0, *,
     """Writes ``out_dir/<file_name>`` in the raw layout (no header, ", " between values) and the
     oracle JSON; returns the info dict.  With ``reuse=True`` a file written before with the
     same rows and seed is kept."""
-    return write_in_folder(lambda: generate_census(rows, seed), out_dir, file_name, oracle_name,
-                           write_table=_write_raw,
-                           params={"dataset": "census_income", "rows": rows, "seed": seed},
-                           reuse=reuse)
+    return write_in_folder(generate_census, "census_income", out_dir, rows, seed,
+                           file_name=file_name, oracle_name=oracle_name, reuse=reuse,
+                           write_table=_write_raw)

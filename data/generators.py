@@ -617,9 +617,8 @@ def write_movielens(out_dir: str, rows: int, seed: int = 0, *, file_name: str = 
                     oracle_name: str = "oracle.json", reuse: bool = False, **kwargs) -> dict:
     """Write MovieLens rows to ``out_dir/<file_name>`` and ``out_dir/<oracle_name>``; with
     ``reuse=True`` a CSV written before with the same rows, seed and options is kept."""
-    return write_in_folder(lambda: generate_movielens(rows, seed, **kwargs), out_dir, file_name,
-                           oracle_name, params=dict(kwargs, dataset="movielens", rows=rows,
-                                                    seed=seed), reuse=reuse)
+    return write_in_folder(generate_movielens, "movielens", out_dir, rows, seed,
+                           file_name=file_name, oracle_name=oracle_name, reuse=reuse, **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------

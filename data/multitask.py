@@ -223,6 +223,5 @@ def write_multitask(out_dir: str, rows: int, seed: int = 0, *, file_name: str = 
                     oracle_name: str = "oracle.json", reuse: bool = False, **kwargs) -> dict:
     """Writes ``out_dir/<file_name>`` and ``out_dir/<oracle_name>``; returns the info dict.
     With ``reuse=True`` a CSV written before with the same rows, seed and options is kept."""
-    return write_in_folder(lambda: generate_multitask(rows, seed, **kwargs), out_dir, file_name,
-                           oracle_name, params=dict(kwargs, dataset="multitask", rows=rows,
-                                                    seed=seed), reuse=reuse)
+    return write_in_folder(generate_multitask, "multitask", out_dir, rows, seed,
+                           file_name=file_name, oracle_name=oracle_name, reuse=reuse, **kwargs)

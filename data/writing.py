@@ -155,11 +155,15 @@ def write_data_set(generate: Callable[[], Tuple[Any, dict]], table_path: str,
     return dict(info, path=os.path.abspath(table_path))
 
 
-def write_in_folder(generate: Callable[[], Tuple[Any, dict]], out_dir: str, file_name: str,
-                    oracle_name: Optional[str], **options) -> dict:
-    """``write_data_set`` for a table ``out_dir/<file_name>`` and its oracle
-    ``out_dir/<oracle_name>`` (no oracle when ``oracle_name`` is empty or None), whose ``path``
-    entry is ``file_name``.  ``options`` go to ``write_data_set``."""
+def write_in_folder(generate: Callable[..., Tuple[Any, dict]], dataset: str, out_dir: str,
+                    rows: int, seed: int, *, file_name: str, oracle_name: Optional[str],
+                    reuse: bool = False, write_table: Callable[[Any, str], None] = write_csv,
+                    **options) -> dict:
+    """``write_data_set`` of ``generate(rows, seed, **options)`` into ``out_dir/<file_name>``,
+    with its oracle ``out_dir/<oracle_name>`` (none when empty or None) whose ``path`` entry is
+    ``file_name``; a reused table must match ``dataset``, ``rows``, ``seed`` and ``options``."""
     oracle_path = os.path.join(out_dir, oracle_name) if oracle_name else None
-    return write_data_set(generate, os.path.join(out_dir, file_name), oracle_path,
-                          oracle_entry=file_name, **options)
+    return write_data_set(lambda: generate(rows, seed, **options), os.path.join(out_dir, file_name),
+                          oracle_path, oracle_entry=file_name, write_table=write_table,
+                          params=dict(options, dataset=dataset, rows=rows, seed=seed),
+                          reuse=reuse)
