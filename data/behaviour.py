@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 
-from data.generators import _rng, _sigmoid
+from data.generators import random_stream, sigmoid
 from data.writing import write_in_folder
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def generate_behaviour(rows: int, seed: int = 0, *, n_users: Optional[int] = Non
     U, M, C = _sizes(rows, n_users, n_items, n_cates)
     if C < _INTERESTS + 1:
         raise ValueError(f"need at least {_INTERESTS + 1} categories, got {C}")
-    rng = _rng(_TAG_BEHAVIOUR, seed)
+    rng = random_stream(_TAG_BEHAVIOUR, seed)
 
     # Items: category (every category has items), popularity within it, quality.
     item_cate = np.concatenate([np.arange(C), rng.integers(0, C, size=M - C)])
@@ -130,7 +130,7 @@ def generate_behaviour(rows: int, seed: int = 0, *, n_users: Optional[int] = Non
     in_interest = (interests[users] == cates[:, None]).any(axis=1)
     logit = base + _W_INTEREST * in_interest + _W_CURRENT * (cates == current)
     bias = _calibrate(logit, 0.3)
-    p = _sigmoid(logit + bias)
+    p = sigmoid(logit + bias)
     label = (rng.random(p.size) < p).astype(np.int64)
 
     # Best score without history: average over the current interest's posterior given the
@@ -142,7 +142,7 @@ def generate_behaviour(rows: int, seed: int = 0, *, n_users: Optional[int] = Non
         others = in_interest & (cates != cur)
         lik[:, k] = (_FROM_CURRENT * (cates == cur) + _FROM_OTHER / (_INTERESTS - 1) * others
                      + (1 - _FROM_CURRENT - _FROM_OTHER) * cate_pop[cates])
-        p_if[:, k] = _sigmoid(base + _W_INTEREST * in_interest + _W_CURRENT * (cates == cur)
+        p_if[:, k] = sigmoid(base + _W_INTEREST * in_interest + _W_CURRENT * (cates == cur)
                               + bias)
     p_no_history = (lik * p_if).sum(axis=1) / lik.sum(axis=1)
 
@@ -171,7 +171,7 @@ def _calibrate(logit: np.ndarray, target: float) -> float:
     lo, hi = -10.0, 10.0
     for _ in range(60):  # mean sigmoid is increasing in the bias
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if _sigmoid(logit + mid).mean() < target else (lo, mid)
+        lo, hi = (mid, hi) if sigmoid(logit + mid).mean() < target else (lo, mid)
     return 0.5 * (lo + hi)
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "CriteoModel", "criteo_model", "generate_criteo", "criteo_probability", "write_criteo",
     "write_criteo_span", "span_path", "read_criteo", "generate_movielens", "write_movielens",
     "movie_history", "write_csv", "write_oracle", "write_samples", "SAMPLES_DIR",
+    "random_stream", "sigmoid",
 ]
 
 CRITEO_DENSE = [f"I{i}" for i in range(1, 14)]
@@ -122,7 +123,9 @@ class CriteoModel:
     logit_std: float
 
 
-def _rng(*keys: int) -> np.random.Generator:
+def random_stream(*keys: int) -> np.random.Generator:
+    """The random generator keyed by ``keys`` (a stream tag, a seed, a span): distinct keys give
+    independent streams, the same keys the same draws."""
     for k in keys:
         if not isinstance(k, (int, np.integer)) or k < 0:
             raise ValueError(f"seeds and spans must be non-negative integers, got {k!r}")
@@ -197,7 +200,8 @@ def _logit_parts(first_order, latent, pairs, dense_columns, dense_weight, dense_
     return fo, inter, dn
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function, written with tanh so that large |x| does not overflow exp."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
@@ -211,7 +215,7 @@ def criteo_model(model_seed: int = 0, target_ctr: float = _TARGET_CTR,
     deviation ``logit_std`` (split by ``_SHARES``) and the mean click probability is
     ``target_ctr``; both hold for every seed, which keeps the oracle AUC near 0.8.
     """
-    rng = _rng(_TAG_MODEL, model_seed)
+    rng = random_stream(_TAG_MODEL, model_seed)
     sizes = _C_SIZES if vocab_sizes is None else [int(k) for k in vocab_sizes]
     if len(sizes) != len(_C_SIZES) or min(sizes) < 1:
         raise ValueError(f"vocab_sizes needs {len(_C_SIZES)} positive sizes, got {vocab_sizes}")
@@ -234,7 +238,7 @@ def criteo_model(model_seed: int = 0, target_ctr: float = _TARGET_CTR,
     dense_missing = rng.standard_normal(len(dense_columns)) * 0.5
 
     # Calibration on a fixed sample: standardise log1p(I), scale components, then fit the bias.
-    dense, missing, cats = _sample_criteo_features(_rng(_TAG_CAL, model_seed), probs, 40_000)
+    dense, missing, cats = _sample_criteo_features(random_stream(_TAG_CAL, model_seed), probs, 40_000)
     center, scale = np.empty(len(dense_columns)), np.empty(len(dense_columns))
     for k, j in enumerate(dense_columns):
         x = np.log1p(np.maximum(dense[~missing[:, j], j], 0))
@@ -250,7 +254,7 @@ def criteo_model(model_seed: int = 0, target_ctr: float = _TARGET_CTR,
     lo, hi = -10.0, 10.0
     for _ in range(60):  # bisection: mean sigmoid is increasing in the bias
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if _sigmoid(raw + mid).mean() < target_ctr else (lo, mid)
+        lo, hi = (mid, hi) if sigmoid(raw + mid).mean() < target_ctr else (lo, mid)
     return CriteoModel(
         model_seed=model_seed, vocab=tuple(vocab), probs=tuple(probs),
         drift_dir=tuple(drift_dir), first_order=first_order, latent=latent, pairs=pairs,
@@ -306,17 +310,17 @@ def generate_criteo(rows: int, seed: int = 0, *, span: Optional[int] = None,
     model_seed = seed if model_seed is None else model_seed
     model = criteo_model(int(model_seed), float(target_ctr), float(logit_std),
                          None if vocab_sizes is None else tuple(int(k) for k in vocab_sizes))
-    rng = _rng(_TAG_ROWS, seed) if span is None else _rng(_TAG_ROWS, seed, span)
+    rng = random_stream(_TAG_ROWS, seed) if span is None else random_stream(_TAG_ROWS, seed, span)
     shift = drift * (span or 0)
     probs = model.probs
     if shift:
         probs = [p * np.exp(shift * d) for p, d in zip(model.probs, model.drift_dir)]
         probs = [p / p.sum() for p in probs]
     dense, missing, cats = _sample_criteo_features(rng, probs, rows)
-    p = _sigmoid(_model_logit(model, dense, missing, cats))
+    p = sigmoid(_model_logit(model, dense, missing, cats))
     label = (rng.random(rows) < p).astype(np.int64)
     if shuffle_labels:
-        label = _rng(_TAG_SHUFFLE, seed, span or 0).permutation(label)
+        label = random_stream(_TAG_SHUFFLE, seed, span or 0).permutation(label)
 
     data = {"label": label}
     for j, name in enumerate(CRITEO_DENSE):
@@ -354,7 +358,7 @@ def criteo_probability(df: pd.DataFrame, model_seed: int = 0, target_ctr: float 
         k = len(model.probs[f])
         codes = pd.Categorical(df[name], categories=model.vocab[f][:k]).codes
         cats[:, f] = np.where(codes < 0, k, codes)
-    return _sigmoid(_model_logit(model, dense, missing, cats))
+    return sigmoid(_model_logit(model, dense, missing, cats))
 
 
 def read_criteo(path: str) -> pd.DataFrame:
@@ -492,7 +496,7 @@ def generate_movielens(rows: int, seed: int = 0, *, n_users: Optional[int] = Non
     U, M = _ml_sizes(rows, n_users, n_movies)
     if rows > U * (M // 2):
         raise ValueError(f"{rows} rows need more users/movies than {U} x {M}")
-    rng = _rng(_TAG_ML_MODEL, seed)
+    rng = random_stream(_TAG_ML_MODEL, seed)
     dim = 6
 
     # Movies: genres (1-3, fixed), title, popularity, bias, taste vector linked to genres.
@@ -520,7 +524,7 @@ def generate_movielens(rows: int, seed: int = 0, *, n_users: Optional[int] = Non
     age_genre = rng.standard_normal((len(_ML_AGES), len(MOVIELENS_GENRES))) * 0.2
 
     # Ratings per user (capped at half the catalogue), then which movies (popularity + taste).
-    rows_rng = _rng(_TAG_ML_ROWS, seed)
+    rows_rng = random_stream(_TAG_ML_ROWS, seed)
     cap = M // 2
     counts = np.minimum(np.floor(rows * activity / activity.sum()).astype(np.int64), cap)
     while counts.sum() < rows:
