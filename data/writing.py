@@ -109,8 +109,9 @@ def _recorded_info(table_path: str, oracle_path: Optional[str], record_path: str
         with open(record_path, encoding="utf-8") as handle:
             record = json.load(handle)
     except (OSError, ValueError):
-        return None
+        record = None
     if not isinstance(record, dict):
+        logger.info("no readable record of how %s was generated: writing it again", table_path)
         return None
     if record.get("table_bytes") != os.path.getsize(table_path):
         logger.info("%s changed since it was generated: writing it again", table_path)
