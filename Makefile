@@ -61,11 +61,11 @@ test-fast: venv
 	$(PY) -m pytest -q tests -m "not pipeline"
 
 bench: venv
-	$(PY) -m pipeline.bench_all
+	$(PY) -m benchmarks.run_all
 
 # the pipeline at 1M generated rows (most of an hour on 2 cores); its own block in BENCHMARKS.md
 bench-1m: venv
-	$(PY) -m pipeline.bench_all --only scale_1m
+	$(PY) -m benchmarks.run_all --only scale_1m
 
 clean:
 	rm -rf $(VENV) .venv.stamp build *.egg-info .pytest_cache
