@@ -104,7 +104,7 @@ class TreeMemory(threading.Thread):
 def component_intervals(metadata_path, pipeline_name=PIPELINE_NAME):
     """[(component, state, start, end)] of the latest run, in seconds since the epoch, from the
     ML-Metadata executions (create and last update times)."""
-    from pipeline.report import STATE_NAMES, _latest_run, _node_id, _store
+    from pipeline.reporting.summary import STATE_NAMES, _latest_run, _node_id, _store
     store = _store(metadata_path)
     run = _latest_run(store, pipeline_name)
     executions = sorted(store.get_executions_by_context(run.id),

@@ -56,7 +56,7 @@ class _ReportParser(html.parser.HTMLParser):
 
 @pytest.fixture(scope="module")
 def written_report(e2e_run, tmp_path_factory):
-    from pipeline.html_report import write_report
+    from pipeline.reporting.html import write_report
     _, _, paths, report = e2e_run
     out = str(tmp_path_factory.mktemp("report") / "report.html")
     assert write_report(paths.root, report.run_id, out) == out

@@ -1,7 +1,7 @@
 """The HTML report says when a slice feature was limited to its most frequent values."""
 from components.dataset_spec import load_spec
 from components.evaluation import limit_slices
-from pipeline.html_report import limited_slice_values
+from pipeline.reporting.html import limited_slice_values
 from pipeline.pipeline import eval_config
 from test_eval_config import _model_dir  # the model folder as the Evaluator sees it
 
@@ -22,7 +22,7 @@ def test_limited_slice_features_and_their_number_of_values(tmp_path):
 
 def test_the_report_template_shows_the_limit():
     import os
-    import pipeline.html_report as html_report
+    import pipeline.reporting.html as html_report
     folder = os.path.join(os.path.dirname(html_report.__file__), "templates")
     template = open(os.path.join(folder, "report.html.j2")).read()
     assert "table.top_values" in template and "most frequent training values" in template

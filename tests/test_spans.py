@@ -5,7 +5,7 @@ import pytest
 from tfx import v1 as tfx
 from tfx.components.example_gen import utils as example_gen_utils
 
-from pipeline.runs import _spans
+from pipeline.reporting.runs import _spans
 from pipeline.spans import (date_to_span, find_span_input, range_config, select_spans)
 
 

@@ -5,7 +5,7 @@ import json
 import os
 from typing import List, Optional
 
-from pipeline.report import RunReport, _store, read_run
+from pipeline.reporting.summary import RunReport, _store, read_run
 
 
 @dataclasses.dataclass
@@ -65,7 +65,7 @@ def list_runs(root: str) -> List[RunEntry]:
     store = _store(metadata_path)
     entries = []
     for pipeline_name, run in _runs_by_pipeline(store):
-        from pipeline.html_report import _trainer_config
+        from pipeline.reporting.html import _trainer_config
         report = read_run(metadata_path, pipeline_name, run.name)
         entries.append(RunEntry(
             run_id=run.name, pipeline_name=pipeline_name, data=_input_base(store, run),

@@ -13,7 +13,7 @@ import os
 import re
 from typing import Dict, List, Optional
 
-from pipeline.report import RunReport, _outputs, _store, read_run
+from pipeline.reporting.summary import RunReport, _outputs, _store, read_run
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(__file__), "templates")
 SMALL_SLICE = 50  # examples; AUC on fewer is mostly noise
@@ -354,7 +354,7 @@ def _pipeline_names(store):
 
 def _find_run(metadata_path, run_id=None) -> RunReport:
     """The run `run_id` (default: the newest run of any pipeline in the store)."""
-    from pipeline.runs import latest_run_id
+    from pipeline.reporting.runs import latest_run_id
     run_id = run_id or latest_run_id(metadata_path)
     if run_id is None:
         raise SystemExit(f"{metadata_path}: no runs recorded")
@@ -369,7 +369,7 @@ def _find_run(metadata_path, run_id=None) -> RunReport:
 
 def _lineage(store, run_context):
     """Per component of the run: state, seconds, execution properties of note, output paths."""
-    from pipeline.report import STATE_NAMES, _node_id
+    from pipeline.reporting.summary import STATE_NAMES, _node_id
     rows = []
     executions = sorted(store.get_executions_by_context(run_context.id),
                         key=lambda e: e.create_time_since_epoch)
