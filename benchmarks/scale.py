@@ -104,14 +104,11 @@ class TreeMemory(threading.Thread):
 def component_intervals(metadata_path, pipeline_name=PIPELINE_NAME):
     """[(component, state, start, end)] of the latest run, in seconds since the epoch, from the
     ML-Metadata executions (create and last update times)."""
-    from pipeline.reporting.summary import STATE_NAMES, _latest_run, _node_id, _store
-    store = _store(metadata_path)
-    run = _latest_run(store, pipeline_name)
-    executions = sorted(store.get_executions_by_context(run.id),
-                        key=lambda e: e.create_time_since_epoch)
-    return [(_node_id(store, e), STATE_NAMES.get(e.last_known_state, str(e.last_known_state)),
-             e.create_time_since_epoch / 1000.0, e.last_update_time_since_epoch / 1000.0)
-            for e in executions]
+    from pipeline.reporting import metadata
+    store = metadata.open_store(metadata_path)
+    run = metadata.latest_run(store, pipeline_name)
+    return [(c.node_id, c.state, c.started, c.ended)
+            for c in metadata.component_runs(store, metadata.run_executions(store, run))]
 
 
 def run_pipeline_measured(data_dir, root, extra, log_path):

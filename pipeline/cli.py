@@ -41,7 +41,7 @@ def run_with_progress(args, run):
     (everything else is in the log). A failure prints the failing component, the error and the
     log path; the exit status is then 1 (2 for bad input)."""
     from pipeline.progress import QuietRun, rename_log
-    from pipeline.reporting.runs import latest_run_id
+    from pipeline.reporting.metadata import latest_run_id
     root = _default_root(args)
     quiet = QuietRun(root, verbose=args.verbose,
                      pipeline_root=os.path.join(root, "pipeline_root"))

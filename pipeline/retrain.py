@@ -53,7 +53,7 @@ class RetrainResult:
 
 
 def _store(metadata_path):
-    from pipeline.reporting.summary import _store as read_only_store
+    from pipeline.reporting.metadata import open_store as read_only_store
     return read_only_store(metadata_path)
 
 

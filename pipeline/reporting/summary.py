@@ -1,24 +1,14 @@
-"""Run summaries read back from ML-Metadata and the Evaluator's output: per-component wall
-time, overall and per-slice metrics, blessing, pushed model."""
+"""The console summary of a run, read back from ML-Metadata (pipeline.reporting.metadata) and
+the Evaluator's output (pipeline.reporting.metrics): per-component wall time, overall and
+per-slice metrics, blessing, pushed model."""
 import dataclasses
+import json
 import logging
-import math
 import os
 from typing import Dict, List, Optional
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from ml_metadata.metadata_store import metadata_store  # noqa: E402
-from ml_metadata.proto import metadata_store_pb2  # noqa: E402
-
-STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
-
-
-@dataclasses.dataclass
-class ComponentRun:
-    node_id: str
-    state: str
-    seconds: float
+from pipeline.reporting import metadata, metrics
+from pipeline.reporting.metadata import ComponentRun
 
 
 @dataclasses.dataclass
@@ -90,13 +80,13 @@ class RunReport:
             lines += ["", "Evaluation (eval split):"]
             if self.overall:
                 lines.append(f"  {'overall':<24} " + _format_metrics(self.overall))
-            for task, metrics in self.tasks.items():
-                lines.append(f"  {'task ' + task:<24} " + _format_metrics(metrics))
+            for task, task_metrics in self.tasks.items():
+                lines.append(f"  {'task ' + task:<24} " + _format_metrics(task_metrics))
             worst_slices = self.worst_slices(worst)
             if worst_slices:
-                lines.append(f"  worst slices (>= 50 examples, lowest AUC first):")
-            for name, metrics in worst_slices:
-                lines.append(f"  {name:<24} " + _format_metrics(metrics))
+                lines.append("  worst slices (>= 50 examples, lowest AUC first):")
+            for name, slice_metrics in worst_slices:
+                lines.append(f"  {name:<24} " + _format_metrics(slice_metrics))
         lines.append("")
         lines.append(f"Blessed: {self.blessed}")
         for failure in self.failures:
@@ -105,10 +95,10 @@ class RunReport:
         return "\n".join(lines)
 
 
-def _format_metrics(metrics):
+def _format_metrics(values):
     keys = [k for k in ("auc", "binary_crossentropy", "calibration", "mean_squared_error",
-                        "mean_absolute_error", "example_count") if k in metrics]
-    return "  ".join(f"{k}={metrics[k]:.4g}" for k in keys)
+                        "mean_absolute_error", "example_count") if k in values]
+    return "  ".join(f"{k}={values[k]:.4g}" for k in keys)
 
 
 def _early_stopping_note(training):
@@ -129,216 +119,42 @@ def _early_stopping_note(training):
     return f"; {head}, kept epoch {best} ({what} {stopping['best']:.4f})"
 
 
-def _store(metadata_path):
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
-
-
-def _latest_run(store, pipeline_name, run_id=None):
-    """The newest pipeline_run context of `pipeline_name` (or the one named `run_id`)."""
-    runs = [c for c in store.get_contexts_by_type("pipeline_run")
-            if run_id is None or c.name == run_id]
-    pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
-    if pipeline_ctx is not None:
-        members = {e.id for e in store.get_executions_by_context(pipeline_ctx.id)}
-        runs = [r for r in runs
-                if any(e.id in members for e in store.get_executions_by_context(r.id))]
-    if not runs:
-        raise ValueError(f"No run {run_id or ''} of pipeline {pipeline_name!r} in the metadata "
-                         f"store")
-    return max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
-
-
-def _node_id(store, execution):
-    for ctx in store.get_contexts_by_execution(execution.id):
-        if store.get_context_types_by_id([ctx.type_id])[0].name == "node":
-            return ctx.name.split(".", 1)[-1]
-    return str(execution.type)
-
-
-def _outputs(store, executions):
-    """output key -> artifacts, across the given executions."""
-    ids = [e.id for e in executions]
-    events = [ev for ev in store.get_events_by_execution_ids(ids)
-              if ev.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
-    artifacts = {a.id: a for a in store.get_artifacts_by_id([ev.artifact_id for ev in events])}
-    by_key = {}
-    for ev in events:
-        key = ev.path.steps[0].key if ev.path.steps else ""
-        by_key.setdefault(key, []).append(artifacts[ev.artifact_id])
-    return by_key
-
-
-def _prop(artifact, name):
-    if name in artifact.custom_properties:
-        value = artifact.custom_properties[name]
-        return value.int_value if value.HasField("int_value") else value.string_value
-    return None
-
-
-def load_eval_metrics(evaluation_uri, slices=(), output_name=None):
-    """(overall metrics, [(slice name, metrics)] sorted worst AUC first) of an Evaluator output;
-    with `output_name`, of that model output only (multi-task models)."""
-    import tensorflow_model_analysis as tfma
-    result = None
-    for model_name in ("candidate", None):
-        try:
-            result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
-            if result.slicing_metrics:
-                break
-        except Exception:  # no result for that model name
-            continue
-    if result is None:
-        return {}, []
-    overall, per_slice = {}, []
-    for slice_key, by_output in result.slicing_metrics:
-        metrics = {}
-        for name, output in by_output.items():
-            if output_name is not None and name != output_name:
-                continue
-            for sub in output.values():
-                for name, value in sub.items():
-                    if "doubleValue" in value:
-                        metrics[name] = float(value["doubleValue"])
-                    elif "value" in value.get("boundedValue", {}):  # with confidence intervals
-                        metrics[name] = float(value["boundedValue"]["value"])
-        if not slice_key:
-            overall = metrics
-        else:
-            per_slice.append((", ".join(f"{k}={v}" for k, v in slice_key), metrics))
-    per_slice.sort(key=lambda item: item[1].get("auc", math.inf))
-    return overall, per_slice
-
-
-def eval_output_names(evaluation_uri):
-    """The model output names in an Evaluator result ([''] for a single-output model)."""
-    import tensorflow_model_analysis as tfma
-    for model_name in ("candidate", None):
-        try:
-            result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
-        except Exception:  # no result for that model name
-            continue
-        names = {name for _, by_output in result.slicing_metrics for name in by_output}
-        if names:
-            return sorted(names)
-    return []
-
-
-def load_task_metrics(evaluation_uri):
-    """Multi-task results: ({output: overall metrics}, [('<output>: <slice>', metrics)] worst AUC
-    first). Empty for a single-output model."""
-    names = [n for n in eval_output_names(evaluation_uri) if n]
-    tasks, slices = {}, []
-    for name in names:
-        overall, per_slice = load_eval_metrics(evaluation_uri, output_name=name)
-        tasks[name] = overall
-        slices += [(f"{name}: {slice_name}", metrics) for slice_name, metrics in per_slice]
-    slices.sort(key=lambda item: item[1].get("auc", math.inf))
-    return tasks, slices
-
-
-def _threshold_text(threshold):
-    parts = []
-    value = threshold.value_threshold
-    if value.HasField("lower_bound"):
-        parts.append(f">= {value.lower_bound.value:.4g}")
-    if value.HasField("upper_bound"):
-        parts.append(f"<= {value.upper_bound.value:.4g}")
-    change = threshold.change_threshold
-    from tensorflow_model_analysis.proto import config_pb2
-    higher = change.direction == config_pb2.MetricDirection.HIGHER_IS_BETTER
-    if change.HasField("absolute"):
-        parts.append(f"change vs baseline {'>=' if higher else '<='} {change.absolute.value:.4g}")
-    if change.HasField("relative"):
-        parts.append(f"relative change vs baseline {'>=' if higher else '<='} "
-                     f"{change.relative.value:.4g}")
-    return ", ".join(parts) or "a threshold"
-
-
-def load_validation_failures(evaluation_uri):
-    """One line per failed blessing threshold: '<task>: <metric> = <value>, needs <bound>'."""
-    import tensorflow_model_analysis as tfma
-    try:
-        result = tfma.load_validation_result(evaluation_uri)
-    except Exception:  # no validation result written
-        return []
-    lines = []
-    for per_slice in result.metric_validations_per_slice:
-        for failure in per_slice.failures:
-            key = failure.metric_key
-            task = key.output_name or "overall"
-            metric = key.name + (" change vs baseline" if key.is_diff else "")
-            value = failure.metric_value.double_value.value
-            lines.append(f"{task}: {metric} = {value:.4g}, needs "
-                         f"{_threshold_text(failure.metric_threshold)}")
-    if not result.validation_ok and not lines:
-        if result.missing_thresholds:
-            lines.append("no threshold could be checked (missing metrics)")
-        lines += [f"missing slice {s}" for s in result.missing_slices]
-    return lines
-
-
-def _examples_spans(store, executions):
-    """The span numbers of the Examples that Transform (hence the Trainer) read, when ExampleGen
-    read a span-based input (pipeline/spans.py: it then has a RangeConfig; its driver records
-    the resolved pattern, without the span spec); else []."""
-    span_based, transform = False, []
-    for e in executions:
-        node = _node_id(store, e)
-        ranges = e.custom_properties.get("range_config")
-        if "ExampleGen" in node and ranges is not None and ranges.string_value.strip():
-            span_based = True
-        if node == "Transform":
-            transform.append(e.id)
-    if not span_based or not transform:
-        return []
-    ids = [ev.artifact_id for ev in store.get_events_by_execution_ids(transform)
-           if ev.type == metadata_store_pb2.Event.INPUT and ev.path.steps
-           and ev.path.steps[0].key == "examples"]
-    spans = (_prop(a, "span") for a in store.get_artifacts_by_id(ids))
-    return sorted({int(span) for span in spans if span is not None})
-
-
 def read_run(metadata_path, pipeline_name, run_id=None, schedule=None) -> RunReport:
     """The summary of the latest run of `pipeline_name` (or of run `run_id`); `schedule`: how the
     run's batch, epochs and steps were set (pipeline.run.TrainingSchedule), when known."""
-    store = _store(metadata_path)
-    run = _latest_run(store, pipeline_name, run_id)
-    executions = store.get_executions_by_context(run.id)
-    components = []
-    for e in sorted(executions, key=lambda e: e.create_time_since_epoch):
-        seconds = (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0
-        components.append(ComponentRun(_node_id(store, e), STATE_NAMES.get(
-            e.last_known_state, str(e.last_known_state)), seconds))
-    outputs = _outputs(store, executions)
+    store = metadata.open_store(metadata_path)
+    run = metadata.latest_run(store, pipeline_name, run_id)
+    executions = metadata.run_executions(store, run)
+    outputs = metadata.output_artifacts(store, executions)
     blessing = (outputs.get("blessing") or [None])[-1]
     pushed = (outputs.get("pushed_model") or [None])[-1]
     evaluation = (outputs.get("evaluation") or [None])[-1]
     model = (outputs.get("model") or [None])[-1]
-    overall, slices = (load_eval_metrics(evaluation.uri) if evaluation is not None else ({}, []))
-    tasks, failures = {}, []
+    overall, slices, tasks, failures = {}, [], {}, []
     if evaluation is not None:
-        tasks, task_slices = load_task_metrics(evaluation.uri)
+        candidate = metrics.load_evaluation(evaluation.uri, with_baseline=False).candidate
+        tasks, task_slices = candidate.task_metrics()
         if tasks:  # per output; a merged 'overall' would mix the tasks' metrics
-            overall, slices = {}, task_slices
-        failures = load_validation_failures(evaluation.uri)
+            slices = task_slices
+        else:
+            overall, slices = candidate.overall_and_slices()
+        failures = metrics.load_validation(evaluation.uri).failures
     training = {}
     model_run = (outputs.get("model_run") or [None])[-1]
     if model_run is not None:
         summary_path = os.path.join(model_run.uri, "training_summary.json")
         if os.path.exists(summary_path):
-            import json
             with open(summary_path) as f:
                 training = json.load(f)
     pushed_dir = None
-    if pushed is not None and _prop(pushed, "pushed"):
-        pushed_dir = _prop(pushed, "pushed_destination")
+    if pushed is not None and metadata.artifact_property(pushed, "pushed"):
+        pushed_dir = metadata.artifact_property(pushed, "pushed_destination")
     logging.debug("run %s: %d executions", run.name, len(executions))
     return RunReport(
-        pipeline_name=pipeline_name, run_id=run.name, components=components, overall=overall,
-        slices=slices, blessed=bool(_prop(blessing, "blessed")) if blessing is not None else None,
+        pipeline_name=pipeline_name, run_id=run.name,
+        components=metadata.component_runs(store, executions), overall=overall, slices=slices,
+        blessed=(bool(metadata.artifact_property(blessing, "blessed"))
+                 if blessing is not None else None),
         pushed_model=pushed_dir, evaluation_uri=evaluation.uri if evaluation else None,
         model_uri=model.uri if model else None, training=training, tasks=tasks,
-        failures=failures, spans=_examples_spans(store, executions), schedule=schedule)
+        failures=failures, spans=metadata.trained_spans(store, executions), schedule=schedule)
