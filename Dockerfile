@@ -30,6 +30,7 @@ RUN pip install --upgrade pip \
  && pip install --ignore-requires-python -c constraints.txt \
         $(sed -n 's/^\([A-Za-z][A-Za-z0-9_.-]*\)[=<>].*/\1/p' constraints.txt | grep -vxF deepctr)
 
+# The project without what .dockerignore leaves out (the venv, run roots, benchmarks/).
 COPY . .
 RUN pip install --ignore-requires-python --no-deps --no-build-isolation -e . \
  && python -c "import components.transform, components.trainer, components.schema, \

@@ -5,9 +5,12 @@ setup(
     name="ctr-pipeline",
     version="0.1.0",
     description="DeepCTR-compatible CTR models trained and served by a TFX pipeline",
+    # benchmarks/ and tests/ are the repository's, not the product's: never installed
     packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
-                                    "ctr_models", "ctr_models.*", "data", "data.*"]),
-    package_data={"data": ["specs/*.yaml", "samples/*"], "pipeline": ["templates/*"]},
+                                    "ctr_models", "ctr_models.*", "data", "data.*"],
+                           exclude=["benchmarks", "benchmarks.*", "tests", "tests.*"]),
+    package_data={"data": ["specs/*.yaml", "samples/*"],
+                  "pipeline.reporting": ["templates/*"]},
     python_requires=">=3.10",
     install_requires=[
         "tfx==1.16.0",

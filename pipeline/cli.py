@@ -41,7 +41,7 @@ def run_with_progress(args, run):
     (everything else is in the log). A failure prints the failing component, the error and the
     log path; the exit status is then 1 (2 for bad input)."""
     from pipeline.progress import QuietRun, rename_log
-    from pipeline.runs import latest_run_id
+    from pipeline.reporting.metadata import latest_run_id
     root = _default_root(args)
     quiet = QuietRun(root, verbose=args.verbose,
                      pipeline_root=os.path.join(root, "pipeline_root"))
@@ -72,7 +72,7 @@ def run_with_progress(args, run):
             return 1
         log = final_log_path()
         try:
-            from pipeline.html_report import write_report
+            from pipeline.reporting.html import write_report
             html = write_report(root, report.run_id)
             quiet.print(f"Report: {html}")
         except Exception as error:  # the run itself succeeded: say so, and why there is no report
@@ -175,11 +175,11 @@ def _dispatch(args):
         from pipeline.compare import compare
         return locked(args, lambda: run_with_progress(args, compare))
     if args.command == "report":
-        from pipeline.html_report import write_report
+        from pipeline.reporting.html import write_report
         return run_quietly(os.path.join(args.root, "logs", "report.log"), lambda person: print(
             write_report(os.path.abspath(args.root), args.run, args.out)))
     if args.command == "runs":
-        from pipeline.runs import format_runs, list_runs
+        from pipeline.reporting.runs import format_runs, list_runs
         return run_quietly(os.path.join(args.root, "logs", "runs.log"), lambda person: print(
             format_runs(list_runs(os.path.abspath(args.root)))))
     if args.command == "predict":

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass
 class RetrainResult:
     """What one retrain did: spans trained on, verdict, pushed version, time, cache hits."""
-    report: object  # pipeline.report.RunReport
+    report: object  # pipeline.reporting.summary.RunReport
     spans: List[int]
     seconds: float
     cached: List[str]  # components served from the cache
@@ -53,7 +53,7 @@ class RetrainResult:
 
 
 def _store(metadata_path):
-    from pipeline.report import _store as read_only_store
+    from pipeline.reporting.metadata import open_store as read_only_store
     return read_only_store(metadata_path)
 
 
@@ -105,7 +105,7 @@ def _already_trained(root: str, spans: List[int]):
     None."""
     if not os.path.exists(os.path.join(root, "metadata.sqlite")):
         return None
-    from pipeline.runs import list_runs
+    from pipeline.reporting.runs import list_runs
     finished = [e for e in list_runs(root) if e.report.blessed is not None]
     if finished and finished[0].report.spans == list(spans):
         return finished[0]

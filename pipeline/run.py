@@ -275,7 +275,7 @@ def run_pipeline(args, data=None):
     from components.model_builder import parse_model_args
     from pipeline.pipeline import (RunPaths, TrainingConfig, beam_args, combine_beam_args,
                                    create_pipeline)
-    from pipeline.report import read_run
+    from pipeline.reporting.summary import read_run
 
     try:
         spec = load_spec(args.dataset)

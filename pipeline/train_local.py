@@ -66,7 +66,7 @@ def cluster_tasks(strategy: str, workers: int) -> List[Dict]:
 
 
 def _store(root):
-    from pipeline.report import _store as open_store
+    from pipeline.reporting.metadata import open_store
     path = os.path.join(root, "metadata.sqlite")
     if not os.path.exists(path):
         raise SystemExit(f"--root {root}: no metadata.sqlite (not a run root?)")

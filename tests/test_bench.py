@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.bench_scale import TreeMemory, format_section, sklearn_encode
-from pipeline.bench_serving import latency_stats, raw_examples, time_calls
+from benchmarks.scale import TreeMemory, format_section, sklearn_encode
+from benchmarks.serving import latency_stats, raw_examples, time_calls
 
 
 def test_latency_stats_are_nearest_rank_percentiles_in_ms():

@@ -29,7 +29,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from pipeline.deepctr_reference import import_deepctr
+from benchmarks.deepctr_reference import import_deepctr
 
 try:
     deepctr = import_deepctr()  # without its call to pypi.org

@@ -183,7 +183,7 @@ def test_throughput_counts_the_steps_run_in_full_batches():
 
 
 def _report(training):
-    from pipeline.report import RunReport
+    from pipeline.reporting.summary import RunReport
     report = RunReport(pipeline_name="p", run_id="r", components=[], overall={}, slices=[],
                        blessed=True, pushed_model=None, evaluation_uri=None, model_uri=None,
                        training=dict({"model": "DeepFM", "model_args": {}, "batch_size": 1024,

@@ -131,7 +131,7 @@ def test_a_top_values_limit_needs_a_vocabulary_feature_and_a_positive_int():
         _spec([{"name": "site", "top": 5}])
 
 
-def _model_dir(tmp_path, vocabulary, raw_types):
+def evaluator_model_dir(tmp_path, vocabulary, raw_types):
     """A model folder as the Evaluator sees it: the Transform vocabulary among the SavedModel
     assets, the raw-data schema in assets.extra."""
     (tmp_path / "assets").mkdir()
@@ -145,8 +145,9 @@ def _model_dir(tmp_path, vocabulary, raw_types):
 def test_a_limited_slice_becomes_an_sql_slice_of_the_most_frequent_values(tmp_path):
     from components.evaluation import limit_slices, sliced_features
     # tft.vocabulary order (descending frequency), several fields; "site=" is the missing value
-    model_dir = _model_dir(tmp_path, ["site=a", "app=x", "site=", "site=b", "site=c", "app=y",
-                                      "site=d"], {"site": "BYTES", "app": "BYTES", "ad": "BYTES"})
+    model_dir = evaluator_model_dir(
+        tmp_path, ["site=a", "app=x", "site=", "site=b", "site=c", "app=y", "site=d"],
+        {"site": "BYTES", "app": "BYTES", "ad": "BYTES"})
     limits = {name: {"top_values": 2, "vocabulary": "vocab_ids", "prefix": f"{name}="}
               for name in ("site", "app")}
     config = eval_config(_spec(["site", "app", "ad"]))
@@ -180,7 +181,7 @@ def test_an_int_feature_is_limited_by_exact_values(tmp_path):
     import numpy as np
     from tensorflow_model_analysis.slicer import slicer_lib
     from components.evaluation import limit_slices
-    model_dir = _model_dir(tmp_path, ["movie=7", "movie=12", "movie=3"], {"movie": "INT"})
+    model_dir = evaluator_model_dir(tmp_path, ["movie=7", "movie=12", "movie=3"], {"movie": "INT"})
     config = eval_config(_spec(["site"]))
     del config.slicing_specs[1:]
     config.slicing_specs.add(feature_keys=["movie"])
@@ -232,9 +233,9 @@ def test_tfma_takes_the_model_type_without_a_keras_load(tmp_path, monkeypatch):
 def test_the_evaluator_decodes_only_the_sliced_label_and_weight_columns(tmp_path):
     from tensorflow_metadata.proto.v0 import schema_pb2
     from components.evaluation import decoding_schema, limit_slices
-    model_dir = _model_dir(tmp_path, ["site=a", "site=b", "site=c"],
-                           {"click": "INT", "site": "BYTES", "app": "BYTES", "price": "FLOAT",
-                            "w": "FLOAT"})
+    model_dir = evaluator_model_dir(tmp_path, ["site=a", "site=b", "site=c"],
+                                    {"click": "INT", "site": "BYTES", "app": "BYTES",
+                                     "price": "FLOAT", "w": "FLOAT"})
     config = eval_config(_spec(["site", "price"]))
     config.model_specs[0].example_weight_key = "w"
 

@@ -63,7 +63,7 @@ def test_cli_hands_the_runner_a_pipeline_whose_beam_components_get_the_beam_args
     from tfx.dsl.compiler import compiler
     from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
     from tfx.orchestration.local import runner_utils
-    import pipeline.report
+    import pipeline.reporting.summary
     import pipeline.run
     assert isinstance(pipeline.run.dag_runner("beam"), BeamDagRunner)
     captured = {}
@@ -75,7 +75,7 @@ def test_cli_hands_the_runner_a_pipeline_whose_beam_components_get_the_beam_args
     monkeypatch.setattr(pipeline.run, "dag_runner",
                         lambda orchestrator: captured.setdefault("runner", orchestrator)
                         and Recorder())
-    monkeypatch.setattr(pipeline.report, "read_run", lambda *a, **k: "summary")
+    monkeypatch.setattr(pipeline.reporting.summary, "read_run", lambda *a, **k: "summary")
     args = _parse_run_args("--orchestrator", "beam", "--root", str(tmp_path), "--train-steps", "3",
                            "--beam-mode", "multi_processing",
                            "--beam-arg=--direct_num_workers=3", "--beam-arg=--job_name=ctr-test")
@@ -133,7 +133,7 @@ def test_beam_orchestrator_runs_every_component_and_pushes(beam_run):
     assert re.search(r"^Blessed: True$", output, re.MULTILINE), output
     assert "Traceback" not in output
     # ML-Metadata: this run's executions, one per component, all complete
-    from pipeline.report import read_run
+    from pipeline.reporting.summary import read_run
     run_id = re.search(r"^Pipeline ctr_criteo, run (\S+) ", output, re.MULTILINE).group(1)
     report = read_run(os.path.join(root, "metadata.sqlite"), "ctr_criteo", run_id)
     assert sorted(c.node_id for c in report.components) == sorted(COMPONENTS), report.format()

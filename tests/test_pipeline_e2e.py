@@ -10,7 +10,7 @@ import tensorflow as tf
 from components.dataset_spec import load_spec
 from data.generators import write_criteo
 from pipeline.pipeline import RunPaths, TrainingConfig, beam_args, create_pipeline
-from pipeline.report import read_run
+from pipeline.reporting.summary import read_run
 from pipeline_testing import run_fn_on_transform
 
 pytestmark = pytest.mark.pipeline

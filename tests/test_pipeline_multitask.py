@@ -13,7 +13,7 @@ from components.dataset_spec import load_spec
 from data.census import write_census
 from data.multitask import write_multitask
 from pipeline.pipeline import RunPaths, TrainingConfig, beam_args, create_pipeline
-from pipeline.report import read_run
+from pipeline.reporting.summary import read_run
 
 pytestmark = pytest.mark.pipeline
 

@@ -11,7 +11,7 @@ import tensorflow as tf
 from components.dataset_spec import load_spec
 from data.behaviour import write_behaviour
 from pipeline.pipeline import RunPaths, TrainingConfig, beam_args, create_pipeline
-from pipeline.report import read_run
+from pipeline.reporting.summary import read_run
 
 pytestmark = pytest.mark.pipeline
 

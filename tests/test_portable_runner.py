@@ -55,7 +55,7 @@ def portable_run(tmp_path_factory):
                              "--dataset", str(spec), *ARGS],
                             cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, timeout=2400)
-    from pipeline.report import read_run
+    from pipeline.reporting.summary import read_run
     report = read_run(os.path.join(root, "metadata.sqlite"), "ctr_criteo")
     logs = {name: open(os.path.join(root, "logs", "beam_services", f"{name}.log")).read()
             for name in ("job_service", "worker_pool")}

@@ -520,7 +520,7 @@ def test_training_defaults_are_what_the_readme_says():
 
 def test_summary_counts_the_examples_trained_on_as_the_readme_shows():
     from components.dataset_spec import load_spec
-    from pipeline.report import RunReport
+    from pipeline.reporting.summary import RunReport
     from pipeline.run import training_schedule
     schedule = training_schedule(2000, load_spec("criteo"))
     report = RunReport(pipeline_name="p", run_id="r", components=[], overall={}, slices=[],

@@ -100,7 +100,7 @@ def killed_and_resumed(tiny):
         n for n in os.listdir(os.path.join(root, "serving")) if n.isdigit()]
     result = subprocess.run(_cli(root, good, spec), cwd=REPO, env=_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
-    from pipeline.report import read_run
+    from pipeline.reporting.summary import read_run
     report = read_run(os.path.join(root, "metadata.sqlite"), "ctr_tiny_faults")
     return root, proc.returncode, result, report, first_seconds
 
@@ -156,7 +156,7 @@ def test_anomalies_stop_the_run_before_transform_naming_them(tiny):
     assert re.search(r"train/c1: High number of unique values \(Expected no more than 40 "
                      r"unique values but found 1[0-4]\d\.\)", log), log[-3000:]
     assert "--allow-anomalies" in log
-    from pipeline.report import read_run
+    from pipeline.reporting.summary import read_run
     report = read_run(os.path.join(root, "metadata.sqlite"), "ctr_tiny_faults")
     ran = {c.node_id for c in report.components}
     assert not ran & {"Transform", "Trainer", "Evaluator", "Pusher"}, report.format()

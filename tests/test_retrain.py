@@ -14,7 +14,7 @@ from data.generators import write_criteo_span
 from components.model_builder import parse_model_args
 from pipeline.lock import RootLocked, root_lock
 from pipeline.retrain import add_retrain_args, retrain
-from pipeline.runs import format_runs, list_runs
+from pipeline.reporting.runs import format_runs, list_runs
 from pipeline_testing import newest_artifact, run_fn_on_transform, serving_auc
 
 pytestmark = pytest.mark.pipeline

@@ -5,7 +5,7 @@ import pytest
 from tfx import v1 as tfx
 from tfx.components.example_gen import utils as example_gen_utils
 
-from pipeline.runs import _spans
+from pipeline.reporting.runs import format_spans
 from pipeline.spans import (date_to_span, find_span_input, range_config, select_spans)
 
 
@@ -88,7 +88,7 @@ def test_zero_padded_span_pattern(tmp_path):
 
 
 def test_run_history_shows_span_ranges():
-    assert _spans([]) == "-"
-    assert _spans([3]) == "3"
-    assert _spans([2, 3, 4]) == "2-4"
-    assert _spans([1, 3]) == "1,3"
+    assert format_spans([]) == "-"
+    assert format_spans([3]) == "3"
+    assert format_spans([2, 3, 4]) == "2-4"
+    assert format_spans([1, 3]) == "1,3"

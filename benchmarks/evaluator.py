@@ -6,21 +6,18 @@ that model as the baseline too (the work of a rerun's comparison). Configuration
 one process (imports paid once); each prints its wall time, its CPU time (all threads of this
 process: in_memory runs everything here), the blessing and the overall metrics.
 
-    .venv/bin/python -m pipeline.bench_evaluator --root runs/demo before after
-    .venv/bin/python -m pipeline.bench_evaluator --root runs/demo --baseline before after
+    .venv/bin/python -m benchmarks.evaluator --root runs/demo before after
+    .venv/bin/python -m benchmarks.evaluator --root runs/demo --baseline before after
 
 `after-<lever>` is `after` without one of its speed-ups (LEVERS), to measure each against
 `after` in one process: `... --root runs/demo after after-decoding_schema after`.
 """
+import argparse
+import glob
+import json
 import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import argparse  # noqa: E402
-import glob  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import tempfile
+import time
 
 # Each of the Evaluator's speed-ups in the pipeline's config, and how to undo it: config name
 # "after-<lever>" is `after` without that one lever (each measured against `after`).

@@ -1,4 +1,4 @@
-"""Serving latency of a pushed SavedModel: `python -m pipeline.bench_serving [--root RUN_ROOT]`.
+"""Serving latency of a pushed SavedModel: `python -m benchmarks.serving [--root RUN_ROOT]`.
 
 In one process, on the same generated Criteo-format rows:
 - the pushed model's `serving_default` signature (parse_example + the Transform graph + the
@@ -13,20 +13,17 @@ The signature's and the Keras model's scores of the same rows are compared (they
 output under pipeline_root/; without it, `python -m pipeline demo` runs on a few thousand
 generated rows into a temporary root first (a few minutes). Prints a Markdown section.
 """
+import argparse
+import glob
 import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import argparse  # noqa: E402
-import glob  # noqa: E402
-import platform  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 SIGNATURE = "serving_default"
 BATCH = 1024
@@ -196,7 +193,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from pipeline.predict import resolve_model_dir
     load_before = os.getloadavg()[0]
-    command = "python -m pipeline.bench_serving " + " ".join(argv if argv is not None
+    command = "python -m benchmarks.serving " + " ".join(argv if argv is not None
                                                              else sys.argv[1:])
     temporary = None
     root = args.root

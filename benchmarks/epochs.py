@@ -1,4 +1,4 @@
-"""More epochs, with and without early stopping (issue 11, goal 7): `python -m pipeline.bench_epochs
+"""More epochs, with and without early stopping (issue 11, goal 7): `python -m benchmarks.epochs
 --root R [--epochs 4] [--batch-size 1024]`.
 
 On the newest Transform output of a Criteo run root (`make bench` uses the demo's rows), trains
@@ -11,11 +11,8 @@ section: the AUC after each epoch and the kept model's AUC for both settings.
 """
 import argparse
 import contextlib
-import os
 import sys
 import time
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
 def train(root, dataset, model_name, epochs, batch_size, learning_rate, early_stopping, seed):
@@ -26,7 +23,7 @@ def train(root, dataset, model_name, epochs, batch_size, learning_rate, early_st
     from components.model_builder import build_model, feature_columns, vocabulary_sizes
     from components.trainer import compile_model, fit
     from ctr_models.tracing import skip_keras_autograph
-    from pipeline.bench_sequence import latest_transform_output, split_dataset
+    from benchmarks.sequence import latest_transform_output, split_dataset
 
     skip_keras_autograph()
     keras.backend.clear_session()
@@ -79,7 +76,7 @@ def format_section(command, epochs, batch_size, results):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m pipeline.bench_epochs", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.epochs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="run root with a Transform output")
     parser.add_argument("--dataset", default="criteo")
@@ -95,7 +92,7 @@ def main(argv=None):
         with contextlib.redirect_stdout(sys.stderr):  # Keras' epoch lines: not the report's
             results[name] = train(args.root, args.dataset, args.model, args.epochs,
                                   args.batch_size, args.learning_rate, early, args.seed)
-    command = "python -m pipeline.bench_epochs " + " ".join(
+    command = "python -m benchmarks.epochs " + " ".join(
         argv if argv is not None else sys.argv[1:])
     print(format_section(command.strip(), args.epochs, args.batch_size, results))
     return 0

@@ -1,4 +1,4 @@
-"""The pipeline at scale: `python -m pipeline.bench_scale --rows N [--out DIR] [-- run options]`.
+"""The pipeline at scale: `python -m benchmarks.scale --rows N [--out DIR] [-- run options]`.
 
 Generates N Criteo-format rows (data/generators.py), runs `python -m pipeline run --dataset
 criteo` on them into an empty root in a child process, and reports per component its wall time
@@ -13,22 +13,19 @@ so its components are those of `make demo`. `--data CSV` measures a given Criteo
 instead (e.g. DeepCTR's 200-row criteo_sample.txt). `--goal-components S` / `--goal-wall S` add a
 met/missed line for the components' total / the whole run's wall time. The 1M-row figure:
 
-    python -m pipeline.bench_scale --rows 1000000 --out /tmp/bench-scale-1m
+    python -m benchmarks.scale --rows 1000000 --out /tmp/bench-scale-1m
 """
+import argparse
+import json
 import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 
 PIPELINE_NAME = "ctr_criteo"
 DEMO_DATA = (100_000, 0)  # (rows, seed) that `make demo` generates
@@ -107,14 +104,11 @@ class TreeMemory(threading.Thread):
 def component_intervals(metadata_path, pipeline_name=PIPELINE_NAME):
     """[(component, state, start, end)] of the latest run, in seconds since the epoch, from the
     ML-Metadata executions (create and last update times)."""
-    from pipeline.report import STATE_NAMES, _latest_run, _node_id, _store
-    store = _store(metadata_path)
-    run = _latest_run(store, pipeline_name)
-    executions = sorted(store.get_executions_by_context(run.id),
-                        key=lambda e: e.create_time_since_epoch)
-    return [(_node_id(store, e), STATE_NAMES.get(e.last_known_state, str(e.last_known_state)),
-             e.create_time_since_epoch / 1000.0, e.last_update_time_since_epoch / 1000.0)
-            for e in executions]
+    from pipeline.reporting import metadata
+    store = metadata.open_store(metadata_path)
+    run = metadata.latest_run(store, pipeline_name)
+    return [(c.node_id, c.state, c.started, c.ended)
+            for c in metadata.component_runs(store, metadata.run_executions(store, run))]
 
 
 def run_pipeline_measured(data_dir, root, extra, log_path):
@@ -238,7 +232,7 @@ def main(argv=None):
             csv_path, root, extra, os.path.join(out, "pipeline.out"))
         components = component_intervals(os.path.join(root, "metadata.sqlite"))
         ref = json.loads(subprocess.run(
-            [sys.executable, "-m", "pipeline.bench_scale", "--reference", csv_path],
+            [sys.executable, "-m", "benchmarks.scale", "--reference", csv_path],
             check=True, capture_output=True, text=True, cwd=REPO).stdout.strip().splitlines()[-1])
         beam = "multi_processing" if size > 100 * 2**20 else "in_memory"  # as --beam-mode auto
         for i, option in enumerate(extra):
@@ -246,7 +240,7 @@ def main(argv=None):
                 beam = extra[i + 1]
             elif option.startswith("--beam-mode="):
                 beam = option.split("=", 1)[1]
-        command = "python -m pipeline.bench_scale " + " ".join(
+        command = "python -m benchmarks.scale " + " ".join(
             argv if argv is not None else sys.argv[1:])
         if args.out:  # the raw figures, for another look later
             with open(os.path.join(out, "bench_scale.json"), "w") as f:

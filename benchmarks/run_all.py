@@ -20,8 +20,8 @@ serving benchmark makes a small demo run of its own and the Evaluator benchmark 
 (`../shared/data`, or the path in $CTR_CRITEO_SAMPLE; skipped otherwise). `scale_1m` (1M rows,
 most of an hour on 2 cores) runs only when named: `make bench-1m`.
 
-    python -m pipeline.bench_all                    # all but scale_1m, into BENCHMARKS.md
-    python -m pipeline.bench_all --only startup,serving --output /tmp/b.md
+    python -m benchmarks.run_all                    # all but scale_1m, into BENCHMARKS.md
+    python -m benchmarks.run_all --only startup,serving --output /tmp/b.md
 """
 import argparse
 import logging
@@ -39,21 +39,21 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # DeepCTR's criteo_sample.txt. Issue 11's goals: make demo <= 120 s of components, the 200-row
 # sample <= 95 s end to end.
 BENCHMARKS = {
-    "throughput": ("pipeline.bench", [], "Trainer throughput vs DeepCTR 0.9.4"),
-    "startup": ("pipeline.bench_startup", [], "Fixed costs up to the first training step"),
-    "scale": ("pipeline.bench_scale", ["--rows", "100000", "--seed", "0", "--out",
+    "throughput": ("benchmarks.throughput", [], "Trainer throughput vs DeepCTR 0.9.4"),
+    "startup": ("benchmarks.startup", [], "Fixed costs up to the first training step"),
+    "scale": ("benchmarks.scale", ["--rows", "100000", "--seed", "0", "--out",
                                        "{work}/scale", "--goal-components", "120"],
               "The demo pipeline (make demo's 100k rows) vs pandas + scikit-learn"),
-    "sample": ("pipeline.bench_scale", ["--data", "{sample}", "--out", "{work}/sample",
+    "sample": ("benchmarks.scale", ["--data", "{sample}", "--out", "{work}/sample",
                                         "--goal-wall", "95"],
                "DeepCTR's 200-row Criteo sample end to end"),
-    "scale_1m": ("pipeline.bench_scale", ["--rows", "1000000", "--out", "{work}/scale_1m"],
+    "scale_1m": ("benchmarks.scale", ["--rows", "1000000", "--out", "{work}/scale_1m"],
                  "Pipeline components at 1M rows vs pandas + scikit-learn"),
-    "serving": ("pipeline.bench_serving", ["--root", "{root}"],
+    "serving": ("benchmarks.serving", ["--root", "{root}"],
                 "Serving latency of the pushed SavedModel"),
-    "evaluator": ("pipeline.bench_evaluator", ["--root", "{root}", "before", "after"],
+    "evaluator": ("benchmarks.evaluator", ["--root", "{root}", "before", "after"],
                   "Evaluator on the scale run's eval split"),
-    "epochs": ("pipeline.bench_epochs", ["--root", "{root}"],
+    "epochs": ("benchmarks.epochs", ["--root", "{root}"],
                "More epochs with and without early stopping"),
 }
 # without a scale root: what to run instead (None: skip)
@@ -110,7 +110,8 @@ def run_benchmark(name, args, python=sys.executable):
     header = (f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} on {machine()}.\n"
               f"Command: `{' '.join(['python', '-m', module, *args])}`.\n")
     start = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True)
+    # from the repository: benchmarks/ is importable from there only (it is not installed)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     seconds = time.monotonic() - start
     if done.returncode != 0:
         return False, (f"`{' '.join(command)}` failed (exit {done.returncode}) after "

@@ -1,4 +1,4 @@
-"""Sequence-model benchmark on one Transform output: `python -m pipeline.bench_sequence --root R
+"""Sequence-model benchmark on one Transform output: `python -m benchmarks.sequence --root R
 --dataset behaviour --model BST [--model-arg k=v] [--embedding-init-std 0.5]`.
 
 Builds and compiles the model exactly as the Trainer does (components.model_builder,
@@ -12,8 +12,6 @@ import dataclasses
 import glob
 import os
 import time
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
 def _latest(pattern):
@@ -86,7 +84,7 @@ def run(root, dataset, model_name, model_args, epochs=3, batch_size=256, learnin
 
 def main(argv=None):
     from components.model_builder import parse_model_args
-    parser = argparse.ArgumentParser(prog="python -m pipeline.bench_sequence", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sequence", description=__doc__)
     parser.add_argument("--root", required=True, help="run root with a Transform output")
     parser.add_argument("--dataset", default="behaviour")
     parser.add_argument("--model", required=True)

@@ -8,12 +8,12 @@ import glob
 import io
 import json
 import logging
-import math
 import os
-import re
 from typing import Dict, List, Optional
 
-from pipeline.report import RunReport, _outputs, _store, read_run
+from pipeline.reporting import metadata, metrics
+from pipeline.reporting.metrics import Metric
+from pipeline.reporting.summary import RunReport, read_run
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(__file__), "templates")
 SMALL_SLICE = 50  # examples; AUC on fewer is mostly noise
@@ -27,130 +27,11 @@ METRIC_TITLES = {"auc": "AUC", "binary_crossentropy": "logloss", "calibration": 
 
 
 @dataclasses.dataclass
-class Metric:
-    """A TFMA metric value with its confidence interval when TFMA computed one."""
-    value: float
-    lower: Optional[float] = None
-    upper: Optional[float] = None
-
-    @classmethod
-    def from_tfma(cls, value: dict) -> Optional["Metric"]:
-        if "doubleValue" in value:
-            return cls(float(value["doubleValue"]))
-        bounded = value.get("boundedValue")
-        if bounded and "value" in bounded:
-            return cls(float(bounded["value"]), _float(bounded.get("lowerBound")),
-                       _float(bounded.get("upperBound")))
-        return None
-
-    @property
-    def has_interval(self):
-        return self.lower is not None and self.upper is not None
-
-
-def _float(value):
-    return None if value is None else float(value)
-
-
-def _metrics_by_output(by_output) -> Dict[str, Dict[str, Metric]]:
-    """TFMA's {output: {sub key: {name: value}}} -> {output: {name: Metric}} (top-level sub key)."""
-    out = {}
-    for output, by_sub_key in (by_output or {}).items():
-        metrics = {}
-        for name, value in by_sub_key.get("", {}).items():
-            metric = Metric.from_tfma(value)
-            if metric is not None:
-                metrics[name] = metric
-        out[output] = metrics
-    return out
-
-
-def _slice_name(slice_key):
-    return ", ".join(f"{k}={v}" for k, v in slice_key) if slice_key else "overall"
-
-
-@dataclasses.dataclass
-class EvalData:
-    """One model's TFMA result: metrics and plots per slice and output."""
-    metrics: Dict[tuple, Dict[str, Dict[str, Metric]]]  # slice key -> output -> name -> Metric
-    plots: Dict[tuple, Dict[str, dict]]  # slice key -> output -> plot name -> data
-
-    @classmethod
-    def load(cls, uri, model_name=None):
-        import tensorflow_model_analysis as tfma
-        result = tfma.load_eval_result(uri, model_name=model_name)
-        metrics = {tuple(k): _metrics_by_output(v) for k, v in result.slicing_metrics}
-        plots = {}
-        for key, by_output in result.plots or []:
-            plots[tuple(key)] = {output: sub.get("", {}) for output, sub in by_output.items()}
-        return cls(metrics, plots)
-
-
-def _load_evaluation(uri):
-    """(candidate EvalData, baseline EvalData or None, EvalConfig) of an Evaluator output."""
-    config = _eval_config(uri)
-    baseline_spec = next((m for m in config.model_specs if m.is_baseline), None)
-    if baseline_spec is None:
-        return EvalData.load(uri), None, config
-    candidate = next(m for m in config.model_specs if not m.is_baseline)
-    return (EvalData.load(uri, candidate.name), EvalData.load(uri, baseline_spec.name), config)
-
-
-def _eval_config(uri):
-    import tensorflow_model_analysis as tfma
-    from tensorflow_model_analysis.writers import eval_config_writer
-    return eval_config_writer.load_eval_run(uri)[0] or tfma.EvalConfig()
-
-
-@dataclasses.dataclass
 class SliceRow:
     value: str
     metrics: Dict[str, Metric]
     small: bool
     below_overall: bool  # not small, and its AUC interval lies wholly below the overall AUC
-
-
-def _thresholds(config, output):
-    """Human-readable gate descriptions for `output` from the EvalConfig."""
-    out = []
-    for spec in config.metrics_specs:
-        if spec.output_names and output not in spec.output_names:
-            continue
-        for metric in spec.metrics:
-            for per_slice in metric.per_slice_thresholds:
-                t = per_slice.threshold
-                name = metric.class_name
-                if t.HasField("value_threshold"):
-                    v = t.value_threshold
-                    if v.HasField("lower_bound"):
-                        out.append(f"{name} ≥ {v.lower_bound.value:g}")
-                    if v.HasField("upper_bound") and math.isfinite(v.upper_bound.value):
-                        out.append(f"{name} ≤ {v.upper_bound.value:g}")
-                if t.HasField("change_threshold"):
-                    c = t.change_threshold
-                    sign = "≥" if c.direction == 1 else "≤"  # 1 = HIGHER_IS_BETTER
-                    if c.HasField("absolute"):
-                        out.append(f"{name} change vs baseline {sign} {c.absolute.value:+g}")
-                    if c.HasField("relative"):
-                        out.append(f"{name} relative change vs baseline {sign} "
-                                   f"{c.relative.value:+g}")
-    return out
-
-
-def _validation(uri):
-    """(validation_ok, [failure descriptions]) from TFMA's validation result."""
-    import tensorflow_model_analysis as tfma
-    try:
-        result = tfma.load_validation_result(uri)
-    except Exception:  # an evaluation without thresholds has no validation result
-        return None, []
-    failures = []
-    for per_slice in result.metric_validations_per_slice:
-        for failure in per_slice.failures:
-            failures.append(f"{failure.metric_key.name}: {failure.message}".strip())
-    if result.missing_thresholds:
-        failures.append("a threshold could not be checked (no baseline value)")
-    return result.validation_ok, failures
 
 
 # --- plots -------------------------------------------------------------------------------------
@@ -171,21 +52,6 @@ def _figure(width=5.2, height=3.6):
     plt.rcParams.update({"font.size": 9, "svg.fonttype": "none", "axes.spines.top": False,
                          "axes.spines.right": False})
     return plt.subplots(figsize=(width, height))
-
-
-def limited_slice_values(config) -> Dict[str, int]:
-    """{feature: N} for each slice feature that the Evaluator sliced by its N most frequent
-    training values only (components.evaluation.limit_slices: one SQL slice whose IN list holds
-    N bytes literals, or for an int feature one feature_values slice per value)."""
-    limits = {}
-    for spec in config.slicing_specs:
-        match = re.match(r"SELECT STRUCT\(`([^`]+)`\) FROM example\.", spec.slice_keys_sql)
-        if match:
-            limits[match.group(1)] = spec.slice_keys_sql.count("b'")
-        elif len(spec.feature_values) == 1 and not spec.feature_keys:
-            (feature,) = spec.feature_values
-            limits[feature] = limits.get(feature, 0) + 1
-    return limits
 
 
 def plot_slice_auc(feature, rows: List[SliceRow], overall: Optional[Metric]):
@@ -348,53 +214,27 @@ def _anomalies(anomalies_uri):
 
 # --- assembling ----------------------------------------------------------------------------------
 
-def _pipeline_names(store):
-    return [c.name for c in store.get_contexts_by_type("pipeline")]
-
-
 def _find_run(metadata_path, run_id=None) -> RunReport:
     """The run `run_id` (default: the newest run of any pipeline in the store)."""
-    from pipeline.runs import latest_run_id
-    run_id = run_id or latest_run_id(metadata_path)
+    run_id = run_id or metadata.latest_run_id(metadata_path)
     if run_id is None:
         raise SystemExit(f"{metadata_path}: no runs recorded")
-    store = _store(metadata_path)
-    for name in _pipeline_names(store):
-        try:
-            return read_run(metadata_path, name, run_id)
-        except ValueError:
-            continue
-    raise SystemExit(f"{metadata_path}: no run {run_id!r} (see `python -m pipeline runs`)")
+    pipeline_name = metadata.pipeline_of_run(metadata.open_store(metadata_path), run_id)
+    if pipeline_name is None:
+        raise SystemExit(f"{metadata_path}: no run {run_id!r} (see `python -m pipeline runs`)")
+    return read_run(metadata_path, pipeline_name, run_id)
 
 
-def _lineage(store, run_context):
-    """Per component of the run: state, seconds, execution properties of note, output paths."""
-    from pipeline.report import STATE_NAMES, _node_id
+def _lineage(store, executions):
+    """Per component of the run: state, seconds, output paths."""
     rows = []
-    executions = sorted(store.get_executions_by_context(run_context.id),
-                        key=lambda e: e.create_time_since_epoch)
-    for execution in executions:
-        outputs = _outputs(store, [execution])
-        rows.append({
-            "node": _node_id(store, execution),
-            "state": STATE_NAMES.get(execution.last_known_state, str(execution.last_known_state)),
-            "seconds": (execution.last_update_time_since_epoch
-                        - execution.create_time_since_epoch) / 1000.0,
-            "outputs": [(key, a.uri) for key, artifacts in sorted(outputs.items())
-                        for a in artifacts]})
-    return rows, executions
-
-
-def _trainer_config(store, executions):
-    """The Trainer's custom_config (model, arguments, spec) from its execution properties."""
-    for execution in executions:
-        for props in (execution.custom_properties, execution.properties):
-            if "custom_config" in props and "run_fn" in props:
-                try:
-                    return json.loads(props["custom_config"].string_value)
-                except ValueError:
-                    return {}
-    return {}
+    for execution, component in zip(executions, metadata.component_runs(store, executions)):
+        outputs = metadata.output_artifacts(store, [execution])
+        rows.append({"node": component.node_id, "state": component.state,
+                     "seconds": component.seconds,
+                     "outputs": [(key, a.uri) for key, artifacts in sorted(outputs.items())
+                                 for a in artifacts]})
+    return rows
 
 
 def _delta(candidate: Optional[Metric], baseline: Optional[Metric]):
@@ -405,30 +245,29 @@ def _delta(candidate: Optional[Metric], baseline: Optional[Metric]):
 
 def build_report(root: str, run_id: Optional[str] = None) -> dict:
     """Everything the template shows, read from the run root `root`."""
-    metadata_path = os.path.join(root, "metadata.sqlite")
-    if not os.path.exists(metadata_path):
-        raise SystemExit(f"{root}: no metadata.sqlite (not a run root?)")
+    metadata_path = metadata.root_metadata_path(root)
     run = _find_run(metadata_path, run_id)
-    store = _store(metadata_path)
-    run_context = store.get_context_by_type_and_name("pipeline_run", run.run_id)
-    lineage, executions = _lineage(store, run_context)
-    outputs = _outputs(store, executions)
-    training_config = _trainer_config(store, executions)
+    store = metadata.open_store(metadata_path)
+    executions = metadata.run_executions(
+        store, store.get_context_by_type_and_name("pipeline_run", run.run_id))
+    lineage = _lineage(store, executions)
+    outputs = metadata.output_artifacts(store, executions)
+    training_config = metadata.trainer_config(executions)
     spec = training_config.get("spec", {})
 
     tasks = []
-    blessed_ok, failures, thresholds_by_output = None, [], {}
+    validation = metrics.Validation(None, [])
     intervals = False
     if run.evaluation_uri:
-        candidate, baseline, config = _load_evaluation(run.evaluation_uri)
-        intervals = config.options.compute_confidence_intervals.value
-        blessed_ok, failures = _validation(run.evaluation_uri)
+        evaluation = metrics.load_evaluation(run.evaluation_uri)
+        candidate, baseline, config = evaluation.candidate, evaluation.baseline, evaluation.config
+        intervals = evaluation.computed_intervals
+        validation = metrics.load_validation(run.evaluation_uri)
         # a feature limited to its top values ran as an SQL slice (components/evaluation.py)
         from components.evaluation import sliced_features
         slice_features = sliced_features(config)
-        value_limits = limited_slice_values(config)
-        outputs_seen = sorted({o for m in candidate.metrics.values() for o in m})
-        for output in outputs_seen:
+        value_limits = metrics.limited_slice_values(config)
+        for output in candidate.output_names():
             overall = candidate.metrics.get((), {}).get(output, {})
             base_overall = baseline.metrics.get((), {}).get(output, {}) if baseline else {}
             headline = [{"name": METRIC_TITLES[n], "key": n, "candidate": overall.get(n),
@@ -460,7 +299,7 @@ def build_report(root: str, run_id: Optional[str] = None) -> dict:
             tasks.append({
                 "output": output or (spec.get("labels") or [{}])[0].get("name", "label"),
                 "headline": headline, "slices": slice_tables,
-                "thresholds": _thresholds(config, output),
+                "thresholds": metrics.gates(config, output, at_least="≥", at_most="≤"),
                 "calibration_plot": plot_calibration(plots, base_plots) if plots else None,
                 "curves_plot": plot_curves(plots, base_plots,
                                            overall["auc"].value if "auc" in overall else None)
@@ -491,7 +330,8 @@ def build_report(root: str, run_id: Optional[str] = None) -> dict:
     return {
         "run": run, "root": root, "tasks": tasks, "has_baseline": has_baseline,
         "intervals": intervals,
-        "blessed": run.blessed, "validation_ok": blessed_ok, "failures": failures,
+        "blessed": run.blessed, "validation_ok": validation.ok,
+        "failures": validation.failures,
         "data": data, "lineage": lineage, "spec": spec,
         "spec_json": json.dumps(spec, indent=2, sort_keys=True),
         "model": training_config.get("model") or run.training.get("model"),

@@ -4,24 +4,23 @@ SavedModel export -- ctr_models with and without `ctr_models.tracing.skip_keras_
 DeepCTR 0.9.4's DeepFM as its users run it (TensorFlow's defaults), on the same rows.
 
 Each setting runs in its own process (the autograph rule is process-wide and tracing caches are
-per process): `python -m pipeline.bench_startup` prints a Markdown table; `--child MODE` is one
+per process): `python -m benchmarks.startup` prints a Markdown table; `--child MODE` is one
 measurement, printed as JSON.
 """
+import argparse
+import json
 import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import subprocess
+import sys
+import tempfile
+import time
 
 STEPS = ("import TensorFlow + model library", "build + compile", "first step",
          "rest of first fit (4 steps)", "second fit (4 steps)", "first evaluate",
          "SavedModel export")
 TO_FIRST_STEP = STEPS[:3]
+# the children run `python -m benchmarks.startup` from here: benchmarks/ is not installed
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # child mode -> column title
 MODES = {"off": "ctr_models, autograph converts tf_keras (TF default)",
          "on": "ctr_models, skip_keras_autograph() (the Trainer)",
@@ -30,7 +29,7 @@ MODES = {"off": "ctr_models, autograph converts tf_keras (TF default)",
 
 def measure(mode, rows=4096, batch_size=1024):
     """Seconds per step in STEPS for a DeepFM over Criteo-format arrays; `mode` is a MODES key."""
-    from pipeline.bench import criteo_arrays
+    from benchmarks.throughput import criteo_arrays
     import numpy as np
     x, y = criteo_arrays(rows)[:2]  # the training rows
     seconds = {}
@@ -43,7 +42,7 @@ def measure(mode, rows=4096, batch_size=1024):
 
     import tf_keras as keras
     if mode == "deepctr":
-        from pipeline.deepctr_reference import import_deepctr
+        from benchmarks.deepctr_reference import import_deepctr
         import_deepctr()  # without its call to pypi.org
         from deepctr.feature_column import DenseFeat, SparseFeat
         from deepctr.models import DeepFM
@@ -87,12 +86,12 @@ def main(argv=None):
         return 0
     results = {}
     for mode in MODES:
-        out = subprocess.run([sys.executable, "-m", "pipeline.bench_startup", "--child", mode],
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run([sys.executable, "-m", "benchmarks.startup", "--child", mode],
+                             check=True, capture_output=True, text=True, cwd=REPO).stdout
         results[mode] = json.loads(out.strip().splitlines()[-1])
     print(f"Fresh-process fixed costs of DeepFM (26 sparse + 13 dense, 4,096 rows, batch 1024), "
           f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
-          f"`python -m pipeline.bench_startup`; each column its own process, run back to back")
+          f"`python -m benchmarks.startup`; each column its own process, run back to back")
     print()
     print("| step | " + " | ".join(f"{title} s" for title in MODES.values())
           + " | DeepCTR / ours (Trainer) |")

@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m pipeline.bench` (or `make bench`).
+"""Trainer throughput: `python -m benchmarks.throughput` (`make bench` runs it with the others).
 
 Trainer throughput against DeepCTR 0.9.4. Generated Criteo-format rows with realistic
 vocabularies (26 fields of 50 to 20,000 values, larger fields where the default generator has
@@ -26,19 +26,16 @@ Each setting trains 1 + `--epochs` epochs in one `fit`; the first (tracing, warm
 is discarded and throughput is training rows per second over the others. Eval AUC is computed
 on a held-out 10 % after those same epochs. Prints a Markdown table.
 """
+import argparse
 import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from types import SimpleNamespace
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import shlex  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from types import SimpleNamespace  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 VARIANTS = ("deepctr", "ours", "ours_per_field", "ours_lazy", "ours_adam_nol2", "trainer",
             "trainer_cache")
@@ -126,7 +123,7 @@ class _EpochTimer:
 
 def _columns(x, vocab, deepctr):
     if deepctr:
-        from pipeline.deepctr_reference import import_deepctr
+        from benchmarks.deepctr_reference import import_deepctr
         import_deepctr()  # without its call to pypi.org
         from deepctr.feature_column import DenseFeat, SparseFeat
         return [SparseFeat(k, vocab[k], 4) if v.dtype.kind == "i" else DenseFeat(k, 1)
@@ -227,7 +224,8 @@ def main(argv=None):
                 best = results.get((batch, variant))
                 if best is None or speed > best[0]:
                     results[(batch, variant)] = (speed, auc)
-    command = "python -m pipeline.bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    command = "python -m benchmarks.throughput " + " ".join(
+        shlex.quote(a) for a in (argv or sys.argv[1:]))
     now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"Trainer throughput vs DeepCTR 0.9.4, {now}: `{command}`")
     print(f"{args.rows:,} generated Criteo-format rows ({len(y):,} train / {len(y_eval):,} eval), "

@@ -5,7 +5,8 @@ import json
 import os
 from typing import List, Optional
 
-from pipeline.report import RunReport, _store, read_run
+from pipeline.reporting import metadata
+from pipeline.reporting.summary import RunReport, read_run
 
 
 @dataclasses.dataclass
@@ -22,56 +23,17 @@ class RunEntry:
         return os.path.basename(self.report.pushed_model) if self.report.pushed_model else None
 
 
-def _metadata_path(root):
-    path = os.path.join(root, "metadata.sqlite")
-    if not os.path.exists(path):
-        raise SystemExit(f"{root}: no metadata.sqlite (not a run root?)")
-    return path
-
-
-def _runs_by_pipeline(store):
-    """[(pipeline name, pipeline_run context)] for every run in the store."""
-    out = []
-    for pipeline in store.get_contexts_by_type("pipeline"):
-        members = {e.id for e in store.get_executions_by_context(pipeline.id)}
-        for run in store.get_contexts_by_type("pipeline_run"):
-            if any(e.id in members for e in store.get_executions_by_context(run.id)):
-                out.append((pipeline.name, run))
-    return out
-
-
-def latest_run_id(metadata_path: str, since_ms: int = 0) -> Optional[str]:
-    """The newest run recorded in `metadata_path` that started at or after `since_ms` (epoch ms),
-    or None."""
-    if not os.path.exists(metadata_path):
-        return None
-    runs = [r for r in _store(metadata_path).get_contexts_by_type("pipeline_run")
-            if r.create_time_since_epoch >= since_ms]
-    return max(runs, key=lambda r: (r.create_time_since_epoch, r.id)).name if runs else None
-
-
-def _input_base(store, run):
-    for execution in store.get_executions_by_context(run.id):
-        if "input_base" in execution.properties:
-            return execution.properties["input_base"].string_value
-        if "input_base" in execution.custom_properties:
-            return execution.custom_properties["input_base"].string_value
-    return ""
-
-
 def list_runs(root: str) -> List[RunEntry]:
     """Every run of every pipeline in `root`, newest first."""
-    metadata_path = _metadata_path(root)
-    store = _store(metadata_path)
+    metadata_path = metadata.root_metadata_path(root)
+    store = metadata.open_store(metadata_path)
     entries = []
-    for pipeline_name, run in _runs_by_pipeline(store):
-        from pipeline.html_report import _trainer_config
-        report = read_run(metadata_path, pipeline_name, run.name)
+    for pipeline_name, run in metadata.runs_by_pipeline(store):
         entries.append(RunEntry(
-            run_id=run.name, pipeline_name=pipeline_name, data=_input_base(store, run),
+            run_id=run.name, pipeline_name=pipeline_name, data=metadata.input_base(store, run),
             started=datetime.datetime.fromtimestamp(run.create_time_since_epoch / 1000),
-            report=report,
-            trainer_config=_trainer_config(store, store.get_executions_by_context(run.id))))
+            report=read_run(metadata_path, pipeline_name, run.name),
+            trainer_config=metadata.trainer_config(store.get_executions_by_context(run.id))))
     return sorted(entries, key=lambda e: e.started, reverse=True)
 
 
@@ -91,7 +53,7 @@ def _metric(report, name):
     return "-" if value is None else f"{value:.4f}"
 
 
-def _spans(spans):
+def format_spans(spans):
     """'3' or '1-3' (consecutive) or '1,3'; '-' for input without spans."""
     if not spans:
         return "-"
@@ -105,7 +67,7 @@ def format_runs(entries: List[RunEntry]) -> str:
     AUC/logloss, blessed, pushed."""
     header = ["run id", "date", "model", "data", "spans", "AUC", "logloss", "blessed", "pushed"]
     rows = [[e.run_id, e.started.strftime("%Y-%m-%d %H:%M"), _model(e),
-             e.data or "-", _spans(e.report.spans), _metric(e.report, "auc"),
+             e.data or "-", format_spans(e.report.spans), _metric(e.report, "auc"),
              _metric(e.report, "binary_crossentropy"),
              {True: "yes", False: "no", None: "-"}[e.report.blessed], e.pushed_version or "-"]
             for e in entries]

@@ -1,6 +1,6 @@
 """Retraining benchmark: generated drifting spans arrive one by one; `retrain` runs after each.
 
-    python -m pipeline.bench_retrain --out DIR [--spans 5] [--rows 20000] [--drift 0.3]
+    python -m benchmarks.retrain --out DIR [--spans 5] [--rows 20000] [--drift 0.3]
         [--shuffled 4] [--window 2] [--warm-start] [-- extra retrain options]
 
 Prints a Markdown table: span, spans trained on, eval AUC (newest span), oracle AUC of the span,
@@ -10,8 +10,6 @@ import json
 import logging
 import os
 import sys
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
 def main(argv=None):
