@@ -46,7 +46,7 @@ def realistic_vocab_sizes(low=50, high=20_000):
     """26 sizes spread geometrically from `low` to `high`, assigned to the fields in the order
     of the default generator's sizes (its largest field gets `high`)."""
     from data import generators
-    ranks = np.argsort(np.argsort(generators._C_SIZES, kind="stable"), kind="stable")
+    ranks = np.argsort(np.argsort(generators.CRITEO_VOCAB_SIZES, kind="stable"), kind="stable")
     return tuple(int(s) for s in np.round(np.geomspace(low, high, 26))[ranks])
 
 

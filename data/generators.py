@@ -75,8 +75,8 @@ _TAG_SHUFFLE = 0x5A1F
 
 # Per categorical field: vocabulary size, Zipf exponent, missing rate.  Sizes mimic the spread
 # of the real data (a few tiny fields, many hundreds-sized, several thousands-sized).
-_C_SIZES = [540, 480, 6000, 4500, 120, 12, 3500, 250, 3, 2800, 2600, 5500, 2300, 26, 2600, 5800,
-            10, 1800, 900, 4, 5200, 12, 15, 3200, 60, 2500]
+CRITEO_VOCAB_SIZES = [540, 480, 6000, 4500, 120, 12, 3500, 250, 3, 2800, 2600, 5500, 2300, 26,
+                      2600, 5800, 10, 1800, 900, 4, 5200, 12, 15, 3200, 60, 2500]
 _C_ZIPF = [1.10, 1.05, 1.15, 1.10, 1.20, 1.00, 1.10, 1.20, 0.80, 1.05, 1.10, 1.15, 1.05, 1.10,
            1.10, 1.15, 0.90, 1.10, 1.20, 0.70, 1.15, 1.30, 1.00, 1.10, 1.20, 1.10]
 _C_MISSING = {"C3": 0.03, "C4": 0.03, "C12": 0.03, "C16": 0.03, "C21": 0.03, "C24": 0.03,
@@ -216,9 +216,9 @@ def criteo_model(model_seed: int = 0, target_ctr: float = _TARGET_CTR,
     ``target_ctr``; both hold for every seed, which keeps the oracle AUC near 0.8.
     """
     rng = random_stream(_TAG_MODEL, model_seed)
-    sizes = _C_SIZES if vocab_sizes is None else [int(k) for k in vocab_sizes]
-    if len(sizes) != len(_C_SIZES) or min(sizes) < 1:
-        raise ValueError(f"vocab_sizes needs {len(_C_SIZES)} positive sizes, got {vocab_sizes}")
+    sizes = CRITEO_VOCAB_SIZES if vocab_sizes is None else [int(k) for k in vocab_sizes]
+    if len(sizes) != len(CRITEO_VOCAB_SIZES) or min(sizes) < 1:
+        raise ValueError(f"vocab_sizes needs {len(CRITEO_VOCAB_SIZES)} positive sizes, got {vocab_sizes}")
     vocab, probs, drift_dir, first_order = [], [], [], []
     for k, a in zip(sizes, _C_ZIPF):
         vocab.append(_readonly(_hex_tokens(rng, k)))
