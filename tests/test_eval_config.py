@@ -2,7 +2,7 @@
 import pytest
 
 from components.dataset_spec import load_spec
-from pipeline.pipeline import eval_config
+from components.evaluation import eval_config
 
 
 def _metric(config, name):
@@ -102,7 +102,7 @@ def _spec(slices, evaluation=None):
 
 def test_vocabulary_slice_features_are_limited_to_their_top_values_by_default():
     from components.dataset_spec import spec_from_config
-    from pipeline.pipeline import slice_limits
+    from components.evaluation import slice_limits
     spec = _spec(["site", {"name": "user", "top_values": 20}, "ad", "price"])
     assert spec.evaluation.slices == ("site", "user", "ad", "price")
     # hash-encoded and dense features have no vocabulary to rank their values: all values
