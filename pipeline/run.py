@@ -87,9 +87,6 @@ def train_rows(examples, spec):
     return round(examples * weights["train"] / sum(weights.values()))
 
 
-# The defaults' bounds (MIN_BATCH ... MAX_STEPS) and why: pipeline/options.py.
-
-
 @dataclasses.dataclass
 class TrainingSchedule:
     """Batch size, epochs and steps of a run, and which of them were chosen from the data."""
@@ -126,7 +123,7 @@ class TrainingSchedule:
 
 def training_schedule(examples, spec, batch_size=None, epochs=None, train_steps=None):
     """The batch size, epochs and steps for `examples` input rows: given values are kept, the
-    others chosen from the training split's size (see MIN_BATCH ... MAX_STEPS in pipeline/options.py)."""
+    others chosen from the training split's size (MIN_BATCH ... MAX_STEPS, pipeline/options.py)."""
     rows = train_rows(examples, spec)  # 0 when not counted (everything given)
     chosen = []
     if batch_size is None:
