@@ -187,3 +187,47 @@ def test_retrain_and_kubeflow_declare_their_options_with_the_shared_functions():
     add_retrain_args(retrain_parser)
     run_flags = {a.dest for a in run_parser._actions}
     assert run_flags | {"warm_start", "force"} == {a.dest for a in retrain_parser._actions}
+
+
+def _fake_run_pipeline(seen):
+    def run_pipeline(run_options, warm_start=None):
+        seen.append((run_options, warm_start))
+        return types.SimpleNamespace(format=lambda **kwargs: "summary", spans=[1, 2],
+                                     components=[], training={}, overall={}, blessed=True,
+                                     pushed_model=None)
+    return run_pipeline
+
+
+def test_demo_runs_its_options_on_the_generated_data(tmp_path, monkeypatch):
+    import pipeline.run
+    from pipeline.cli import build_parser
+    from pipeline.run import demo, demo_options
+    options = demo_options(build_parser().parse_args(
+        ["demo", "--root", str(tmp_path), "--rows", "300", "--seed", "4"]))
+    seen = []
+    monkeypatch.setattr(pipeline.run, "run_pipeline", _fake_run_pipeline(seen))
+    said = []
+    demo(options, out=said.append)
+    (run, _), = seen
+    assert run == dataclasses.replace(options.run, data=str(tmp_path / "data"))
+    assert options.run.data is None  # the given options are left as they were
+    assert said[0] == "summary" and said[1].startswith("Oracle AUC")
+
+
+def test_retrain_runs_the_newest_spans_with_its_options(tmp_path, monkeypatch):
+    import pipeline.run
+    from pipeline.cli import build_parser
+    from pipeline.retrain import retrain, retrain_options
+    for span in (1, 2, 3):
+        (tmp_path / "data" / f"span-{span}").mkdir(parents=True)
+        (tmp_path / "data" / f"span-{span}" / "part.csv").write_text("label,I1\n1,2\n")
+    options = retrain_options(build_parser().parse_args(
+        ["retrain", "--root", str(tmp_path / "root"), "--data", str(tmp_path / "data"),
+         "--window", "2", "--warm-start", "--model", "DCN"]))
+    seen = []
+    monkeypatch.setattr(pipeline.run, "run_pipeline", _fake_run_pipeline(seen))
+    said = []
+    retrain(options, out=said.append)
+    assert seen == [(options.run, None)]  # nothing pushed yet: a fresh model
+    assert "Warm start: nothing pushed yet in this root; training a fresh model" in said
+    assert "training on 2, 3" in said[-1]
