@@ -73,10 +73,9 @@ def measure(root, spec_name, config_name, baseline, beam_mode, top_values=None):
     from tfx.utils import proto_utils
     from components import evaluation
     from components.dataset_spec import load_spec
-    from pipeline import pipeline
 
     spec = load_spec(spec_name)
-    config = pipeline.eval_config(spec)
+    config = evaluation.eval_config(spec)
     props = {"example_splits": "null"}
     if config_name == "before":
         for lever in LEVERS:
@@ -87,7 +86,7 @@ def measure(root, spec_name, config_name, baseline, beam_mode, top_values=None):
                     metric.class_name = "BinaryCrossentropy"
         executor_class = tfx_evaluator.Executor
     else:
-        limits = pipeline.slice_limits(spec)
+        limits = evaluation.slice_limits(spec)
         for limit in limits.values():
             limit["top_values"] = top_values or limit["top_values"]
         props["slice_top_values"] = json.dumps(limits)

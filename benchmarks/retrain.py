@@ -27,7 +27,7 @@ def main(argv=None):
     args, extra = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.WARNING)
     from data.generators import write_criteo_span
-    from pipeline.retrain import add_retrain_args, retrain
+    from pipeline.retrain import add_retrain_args, retrain, retrain_options
     data, root = os.path.join(args.out, "data"), os.path.join(args.out, "root")
     rows = []
     header = ["span", "trained on", "eval AUC", "oracle AUC", "blessed", "pushed", "seconds",
@@ -43,7 +43,7 @@ def main(argv=None):
             options += ["--window", str(args.window)]
         if args.warm_start:
             options += ["--warm-start"]
-        result = retrain(retrain_parser.parse_args(options), out=lambda *a: None)
+        result = retrain(retrain_options(retrain_parser.parse_args(options)), out=lambda *a: None)
         auc = (result.report.overall or {}).get("auc")
         warm = result.warm_start or {}
         row = [f"{span}" + (" (shuffled labels)" if span in args.shuffled else ""),

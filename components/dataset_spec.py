@@ -60,6 +60,20 @@ class SpecError(ValueError):
     """A dataset spec that cannot be used; the message names the file and the field."""
 
 
+# The blessing gate: keys of a label (or defaults in the spec's `evaluation`) that the Evaluator's
+# thresholds on the overall eval slice read (components.evaluation.eval_config). A candidate is
+# blessed only when every label passes its gate.
+# Binary labels: eval AUC >= auc_threshold, and AUC at most |auc_change_threshold| below the
+# baseline's (the latest blessed model).
+BINARY_GATE_KEYS = ("auc_threshold", "auc_change_threshold")
+# Regression labels: MSE <= max_mse (when set), and MSE at most mse_relative_change above the
+# baseline's (0.01 = 1% worse).
+REGRESSION_GATE_KEYS = ("max_mse", "mse_relative_change")
+# Every gate key; they are left out of the spec the other components read (pipeline.
+# spec_without_gates), so that a new threshold re-runs only the Evaluator and Pusher.
+GATE_KEYS = BINARY_GATE_KEYS + REGRESSION_GATE_KEYS
+
+
 @dataclasses.dataclass(frozen=True)
 class LabelSpec:
     """One training target (one model output, one TFMA output, one blessing gate).
@@ -243,8 +257,7 @@ class DatasetSpec:
 
     def gate(self, label):
         """The blessing thresholds of `label`: its own keys, else the spec's `evaluation`."""
-        own = {k: getattr(label, k) for k in ("auc_threshold", "auc_change_threshold", "max_mse",
-                                              "mse_relative_change")}
+        own = {k: getattr(label, k) for k in GATE_KEYS}
         return dataclasses.replace(self.evaluation,
                                    **{k: v for k, v in own.items() if v is not None})
 
@@ -450,10 +463,6 @@ def _behaviour_features(raw, sparse, multi, source):
     return behaviour, out
 
 
-_BINARY_GATE = ("auc_threshold", "auc_change_threshold")
-_REGRESSION_GATE = ("max_mse", "mse_relative_change")
-
-
 def _checked_label(label, source):
     """Validates one label's keys; returns it with its mapping keys stripped and numbers as
     floats."""
@@ -462,11 +471,11 @@ def _checked_label(label, source):
         raise _err(source, field, f"task must be one of {TASKS}, got {label.task!r}")
     if label.binary_threshold is not None and label.task != "binary":
         raise _err(source, field, "binary_threshold only applies to task: binary")
-    wrong_gate = _REGRESSION_GATE if label.task == "binary" else _BINARY_GATE
+    wrong_gate = REGRESSION_GATE_KEYS if label.task == "binary" else BINARY_GATE_KEYS
     for key in wrong_gate:
         if getattr(label, key) is not None:
             raise _err(source, f"{field}.{key}", f"does not apply to task: {label.task}")
-    for key in _BINARY_GATE + _REGRESSION_GATE + ("loss_weight", "unmapped"):
+    for key in GATE_KEYS + ("loss_weight", "unmapped"):
         value = getattr(label, key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise _err(source, f"{field}.{key}", f"must be a number, got {value!r}")

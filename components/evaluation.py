@@ -22,12 +22,16 @@ the slice is left as it was, so values missing from the vocabulary (rare in trai
 still get their slices. TFMA writes the config it ran with (the rewritten one) beside the
 results, so `eval_config.json` lists the kept values.
 
+The pipeline configures the Evaluator here too: `eval_config` (metrics, slices and the blessing
+thresholds of the dataset spec) and `slice_limits` (the limited slice features).
+
 Two speed-ups with the same results (BENCHMARKS.md, Evaluator): the executor has TFMA decode
 only the raw features it reads from the examples (`decoding_schema`), and `HistogramMeans` derives
 mean label, mean prediction and calibration from the histogram AUC builds anyway.
 """
 import json
 import logging
+import math
 import os
 import re
 import tempfile
@@ -46,6 +50,100 @@ from tfx.utils import path_utils, proto_utils
 
 # exec property: JSON {feature: {"top_values": k, "vocabulary": asset file, "prefix": "C6="}}
 SLICE_TOP_VALUES_KEY = "slice_top_values"
+
+
+def eval_config(spec, confidence_intervals: bool = False) -> tfma.EvalConfig:
+    """TFMA config from the dataset spec (components.dataset_spec.DatasetSpec): metrics per
+    label, slices, and the blessing thresholds (the spec's GATE_KEYS).
+
+    Several labels: one MetricsSpec per model output (named by its label), each with that label's
+    own gate (`DatasetSpec.gate`); TFMA blesses only when every output passes its gate."""
+    metrics_specs = []
+    single = len(spec.labels) == 1
+    for label in spec.labels:
+        gate = spec.gate(label)
+        if label.task == "binary":
+            auc_threshold = tfma.MetricThreshold(
+                value_threshold=tfma.GenericValueThreshold(
+                    lower_bound={"value": gate.auc_threshold}),
+                change_threshold=tfma.GenericChangeThreshold(
+                    direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                    absolute={"value": gate.auc_change_threshold}))
+            # Gate on the overall slice only: feature slices are reported, but small slices are
+            # too noisy to block a model (TFMA applies a plain `threshold` to every slice).
+            overall_only = tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
+                                                        threshold=auc_threshold)
+            # TFMA's own BinaryCrossEntropy (same key, binary_crossentropy): Keras' runs a traced
+            # TF update per example and slice (about a fifth of the Evaluator's time).
+            metrics = [tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[overall_only]),
+                       tfma.MetricConfig(class_name="BinaryCrossEntropy"),
+                       # calibration, mean_label, mean_prediction from AUC's histogram (TFMA's
+                       # own metrics for them add a combiner fed every example of every slice)
+                       tfma.MetricConfig(class_name="HistogramMeans",
+                                         module="components.evaluation"),
+                       # curves for the HTML report (calibration, ROC and PR)
+                       tfma.MetricConfig(class_name="CalibrationPlot",
+                                         config='{"num_buckets": 20}'),
+                       tfma.MetricConfig(class_name="ConfusionMatrixPlot",
+                                         config='{"num_thresholds": 200}')]
+        else:
+            mse_threshold = tfma.MetricThreshold(
+                change_threshold=tfma.GenericChangeThreshold(
+                    direction=tfma.MetricDirection.LOWER_IS_BETTER,
+                    relative={"value": gate.mse_relative_change}))
+            # A value threshold is always set: with only a change threshold, a first run (no
+            # baseline) has no threshold left to check and TFMA refuses to bless.
+            mse_threshold.value_threshold.upper_bound.value = (
+                math.inf if gate.max_mse is None else gate.max_mse)
+            overall_only = tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
+                                                        threshold=mse_threshold)
+            metrics = [tfma.MetricConfig(class_name="MeanSquaredError",
+                                         per_slice_thresholds=[overall_only]),
+                       tfma.MetricConfig(class_name="MeanAbsoluteError"),
+                       tfma.MetricConfig(class_name="MeanLabel"),
+                       tfma.MetricConfig(class_name="MeanPrediction")]
+        metrics.append(tfma.MetricConfig(class_name="ExampleCount"))
+        metrics_specs.append(tfma.MetricsSpec(
+            metrics=metrics, output_names=[] if single else [label.name]))
+    # tf_generic: what TFMA ends up with for our SavedModels; unset, TFMA first tries a Keras
+    # load_model of the whole model only to learn the type (a quarter of a small Evaluator run).
+    model_spec = tfma.ModelSpec(signature_name="serving_default", model_type=tfma.TF_GENERIC,
+                                preprocessing_function_names=["transform_features"])
+    if single:
+        model_spec.label_key = spec.labels[0].name
+    else:
+        model_spec.label_keys.update({label.name: label.name for label in spec.labels})
+    slicing = [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[s])
+                                      for s in spec.evaluation.slices]
+    if spec.behaviour is not None:  # how users with no or little history fare
+        from components.history import HIST_LENGTH_BUCKET
+        slicing.append(tfma.SlicingSpec(feature_keys=[HIST_LENGTH_BUCKET]))
+    # `confidence_intervals` (TFMA's jackknife) tell a noisy slice from a regression in the
+    # report; the thresholds still gate on the point estimate. Opt-in: the jackknife recomputes
+    # every metric and plot per sample and slice (Evaluator 358 s with vs 52 s without, 2k-row
+    # Criteo sample). The model's own compiled Keras metrics are left out: TFMA reloads the
+    # SavedModel in every combiner for them, and every metric reported is configured above.
+    options = tfma.Options()
+    options.compute_confidence_intervals.value = confidence_intervals
+    options.include_default_metrics.value = False
+    return tfma.EvalConfig(model_specs=[model_spec], metrics_specs=metrics_specs,
+                           slicing_specs=slicing, options=options)
+
+
+def slice_limits(spec) -> Dict[str, Dict]:
+    """The spec's limited slice features for the Evaluator's `slice_top_values`: {feature:
+    {"top_values": k, "vocabulary": its vocab group's asset file, "prefix": its token prefix}}
+    for every vocabulary-encoded sparse slice feature with a limit (`EvaluationSpec.top_values`).
+    The values themselves come from the model's vocabulary at run time."""
+    from components.transform import vocabulary_name
+    limits = {}
+    for group, members in spec.vocab_groups().items():
+        for feature in members:
+            top = spec.evaluation.top_values(feature.name)
+            if feature.name in spec.evaluation.slices and feature in spec.sparse and top:
+                limits[feature.name] = {"top_values": top, "vocabulary": vocabulary_name(group),
+                                        "prefix": spec.token_prefix(feature)}
+    return limits
 
 
 def top_values(vocabulary_path: str, prefix: str, limit: int) -> List[str]:
@@ -260,7 +358,7 @@ class EvaluatorSpec(standard_component_specs.EvaluatorSpec):
 class Evaluator(tfx_evaluator_component.Evaluator):
     """TFX's Evaluator (same id, inputs and outputs) with `slice_top_values`: JSON of
     {feature: {"top_values": k, "vocabulary": its vocabulary's asset file name, "prefix": its
-    token prefix}} (pipeline.slice_limits builds it from the dataset spec). Part of the cache
+    token prefix}} (`slice_limits` builds it from the dataset spec). Part of the cache
     key, like the EvalConfig."""
     SPEC_CLASS = EvaluatorSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)

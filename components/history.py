@@ -33,20 +33,18 @@ import hashlib
 import json
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import apache_beam as beam
+import numpy as np
+import tensorflow as tf
+from tfx import types
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_component, base_beam_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-import apache_beam as beam  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from tfx import types  # noqa: E402
-from tfx.components.util import examples_utils  # noqa: E402
-from tfx.dsl.components.base import base_beam_component, base_beam_executor  # noqa: E402
-from tfx.dsl.components.base import executor_spec  # noqa: E402
-from tfx.proto import example_gen_pb2  # noqa: E402
-from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
-from tfx.types.component_spec import ChannelParameter, ExecutionParameter  # noqa: E402
-
-from components.dataset_spec import spec_from_config  # noqa: E402
+from components.dataset_spec import spec_from_config
 
 HIST_LENGTH_BUCKET = "hist_length_bucket"
 _BUCKETS = ((5, "5+"), (1, "1-4"), (0, "0"))  # (lowest count, name), highest first

@@ -73,7 +73,7 @@ def parse_model_args(pairs):
 
 
 # Arguments the pipeline fills from the spec; a model_args entry of the same name wins.
-_COLUMN_ARGS = ("linear_feature_columns", "dnn_feature_columns", "region_feature_columns")
+COLUMN_ARGS = ("linear_feature_columns", "dnn_feature_columns", "region_feature_columns")
 
 
 def _arg(params, model_args, name):
@@ -135,9 +135,9 @@ def build_model(model_name, spec, linear_columns, dnn_columns, model_args=None):
     model_fn = get_model_fn(model_name)
     params = inspect.signature(model_fn).parameters
     model_args = dict(model_args or {})
-    unknown = sorted(set(model_args) - set(params) - set(_COLUMN_ARGS))
+    unknown = sorted(set(model_args) - set(params) - set(COLUMN_ARGS))
     if unknown:
-        allowed = [p for p in params if p not in _COLUMN_ARGS]
+        allowed = [p for p in params if p not in COLUMN_ARGS]
         raise ValueError(f"{model_fn.__name__} has no argument(s) {unknown}; it takes {allowed}")
     kwargs = _behaviour_args(model_fn.__name__, spec, params, model_args)
     linear_columns = _behaviour_columns(spec, params, model_args, linear_columns)

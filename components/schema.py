@@ -16,13 +16,11 @@ so a serving request that omits a feature fails to parse. The curated schema:
 import json
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx import v1 as tfx
+from tfx.utils import io_utils
 
-from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
-from tfx import v1 as tfx  # noqa: E402
-from tfx.utils import io_utils  # noqa: E402
-
-from components.dataset_spec import spec_from_config  # noqa: E402
+from components.dataset_spec import spec_from_config
 
 SCHEMA_FILE = "schema.pbtxt"
 

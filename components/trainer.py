@@ -52,20 +52,18 @@ import tempfile
 import threading
 import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from tfx_bsl.public import tfxio
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-import tf_keras as keras  # noqa: E402
-from tfx_bsl.public import tfxio  # noqa: E402
+from ctr_models.optimizers import get_optimizer
+from ctr_models.tracing import skip_keras_autograph
 
-from ctr_models.optimizers import get_optimizer  # noqa: E402
-from ctr_models.tracing import skip_keras_autograph  # noqa: E402
-
-from components.dataset_spec import spec_from_config  # noqa: E402
-from components.model_builder import build_model, feature_columns, vocabulary_sizes  # noqa: E402
-from components import warm_start  # noqa: E402
+from components.dataset_spec import spec_from_config
+from components.model_builder import build_model, feature_columns, vocabulary_sizes
+from components import warm_start
 
 SERVING_OUTPUT = "prediction"
 # The raw-data schema beside the SavedModel: lets `python -m pipeline predict` turn CSV rows into

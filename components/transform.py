@@ -6,15 +6,12 @@ elementwise `tft.scale_to_0_1` over the stacked dense features. The id layout (p
 OOV ids, vocabulary ids) is documented in components/dataset_spec.py. The same graph runs at
 serving time inside the exported model, so training and serving cannot drift apart.
 """
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+import tensorflow_transform as tft
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-
-from ctr_models.hashing import hash_bucket_ids  # noqa: E402
-from components.dataset_spec import MultiValueSpec, spec_from_config  # noqa: E402
+from ctr_models.hashing import hash_bucket_ids
+from components.dataset_spec import MultiValueSpec, spec_from_config
 
 
 def vocabulary_name(group):

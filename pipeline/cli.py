@@ -1,30 +1,17 @@
-"""Command line: `python -m pipeline run|demo|compile ...` (see --help)."""
+"""Command line: `python -m pipeline run|demo|compile ...` (see --help).
+
+Each subcommand parses its arguments into its options (pipeline/options.py and the command's
+`*_options(args)`) and calls one function with them; nothing below this layer reads argparse's
+Namespace."""
+import argparse
+import logging
 import os
-
-os.environ["TF_USE_LEGACY_KERAS"] = "1"  # forced: a user's =0 would give Transform Keras 3
-
-import warnings  # noqa: E402
+import sys
+import warnings
 
 # The CLI's output is its summary: keep the stack's deprecation chatter out of it.
 warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=DeprecationWarning)
-
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-
-# re-exported: the run logic lives in pipeline.run
-from pipeline.run import (  # noqa: E402,F401
-    _add_run_args, count_examples, default_train_steps, demo, _run, resolve_input, run_pipeline)
-
-
-def _default_root(args):
-    if not args.root:
-        from components.dataset_spec import load_spec
-        name = "demo" if args.command == "demo" else load_spec(args.dataset).name
-        args.root = os.path.join("runs", name)
-    args.root = os.path.abspath(args.root)
-    return args.root
 
 
 def _short_error(error):
@@ -35,16 +22,15 @@ def _short_error(error):
     return f"{type(error).__name__}: {text[:300]}"
 
 
-def run_with_progress(args, run):
-    """`run(args, out)` (a pipeline run that prints its summary through `out`) as a person should
-    see it: a line per component, the summary, the paths of the HTML report and of the full log
-    (everything else is in the log). A failure prints the failing component, the error and the
-    log path; the exit status is then 1 (2 for bad input)."""
+def run_with_progress(root, verbose, run):
+    """`run(out)` (a pipeline run into `root` that prints its summary through `out`) as a person
+    should see it: a line per component, the summary, the paths of the HTML report and of the full
+    log (everything else is in the log; with `verbose`, the log streams to the terminal). A failure
+    prints the failing component, the error and the log path; the exit status is then 1 (2 for bad
+    input)."""
     from pipeline.progress import QuietRun, rename_log
     from pipeline.reporting.metadata import latest_run_id
-    root = _default_root(args)
-    quiet = QuietRun(root, verbose=args.verbose,
-                     pipeline_root=os.path.join(root, "pipeline_root"))
+    quiet = QuietRun(root, verbose=verbose, pipeline_root=os.path.join(root, "pipeline_root"))
     with quiet:
         started_ms = int(quiet.progress.start * 1000)
         if quiet.log_path:
@@ -57,7 +43,7 @@ def run_with_progress(args, run):
             return quiet.log_path
 
         try:
-            report = run(args, quiet.print)
+            report = run(quiet.print)
         except SystemExit as error:
             if isinstance(error.code, str):  # a clear message about bad input
                 quiet.print(f"error: {error.code}")
@@ -86,18 +72,20 @@ def run_with_progress(args, run):
 def build_parser():
     """The CLI's argument parser (tests/test_readme_commands.py parses the README's commands
     with it)."""
-    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    from pipeline.options import add_run_args
+    parser = argparse.ArgumentParser(prog="python -m pipeline",
+                                     description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the pipeline on a dataset")
-    _add_run_args(run)
+    add_run_args(run)
     demo_parser = sub.add_parser("demo", help="generate Criteo-format data and run everything")
-    _add_run_args(demo_parser)
+    add_run_args(demo_parser)
     demo_parser.add_argument("--rows", type=int, default=100_000)
     # Beam mode: auto, like `run` (the demo's ~25 MB input runs faster in_memory)
     demo_parser.set_defaults(eval_steps=10, learning_rate=3e-3)
     compare_parser = sub.add_parser(
         "compare", help="train several models on one Transform output; write a leaderboard")
-    _add_run_args(compare_parser)
+    add_run_args(compare_parser)
     compare_parser.add_argument("--models", required=True,
                                 help="comma-separated model names, e.g. DeepFM,DCN,xDeepFM")
     report_parser = sub.add_parser("report", help="write the HTML report of a run")
@@ -164,16 +152,9 @@ def _reporting_errors(args, verbose):
 
 
 def _dispatch(args):
-    if args.command == "run":
-        return locked(args, lambda: run_with_progress(args, _run))
-    if args.command == "retrain":
-        from pipeline.retrain import retrain_cli
-        return locked(args, lambda: run_with_progress(args, retrain_cli))
-    if args.command == "demo":
-        return locked(args, lambda: run_with_progress(args, demo))
-    if args.command == "compare":
-        from pipeline.compare import compare
-        return locked(args, lambda: run_with_progress(args, compare))
+    """Runs `args.command` with its parsed options."""
+    if args.command in ("run", "demo", "compare", "retrain"):
+        return _pipeline_command(args)
     if args.command == "report":
         from pipeline.reporting.html import write_report
         return run_quietly(os.path.join(args.root, "logs", "report.log"), lambda person: print(
@@ -191,25 +172,51 @@ def _dispatch(args):
                                                       progress=person))
     if args.command == "train-local":
         from pipeline.train_local import main_from_args
-        return locked(args, lambda: run_quietly(os.path.join(args.root, "logs", "train-local.log"),
+        root = os.path.abspath(args.root)
+        return locked(root, lambda: run_quietly(os.path.join(root, "logs", "train-local.log"),
                                                 lambda person: main_from_args(args)))
     if args.command == "compile-kubeflow":
         import tempfile
-        from pipeline.kubeflow import compile_from_args
+        from pipeline.kubeflow import compile_kubeflow, compile_options
+        options = compile_options(args)
         return run_quietly(os.path.join(tempfile.gettempdir(), "ctr-pipeline",
                                         "compile-kubeflow.log"),
-                           lambda person: print(compile_from_args(args)))
+                           lambda person: print(compile_kubeflow(options)))
     return 0
 
 
-def locked(args, command):
+def _pipeline_command(args):
+    """run, demo, compare and retrain: a pipeline run into a root, under its lock, shown by
+    run_with_progress. Bad options (a --model-arg without '=', an unknown dataset) stop here."""
+    if args.command == "run":
+        from pipeline.options import run_options
+        from pipeline.run import run as command
+        options = root_options = run_options(args)
+    elif args.command == "demo":
+        from pipeline.run import demo as command, demo_options
+        options = demo_options(args)
+        root_options = options.run
+    elif args.command == "compare":
+        from pipeline.compare import compare as command, compare_options
+        options = compare_options(args)
+        root_options = options.run
+    else:
+        from pipeline.retrain import retrain_cli as command, retrain_options
+        options = retrain_options(args)
+        root_options = options.run
+    root = root_options.root
+    return locked(root, lambda: run_with_progress(root, root_options.verbose,
+                                                  lambda out: command(options, out)))
+
+
+def locked(root, command):
     """`command()` holding the run root's lock (pipeline/lock.py); every subcommand that writes
     into a root (run, demo, compare, retrain, train-local) goes through here. When another run
     holds it: one line naming the holder and exit status 3, nothing else done; an unwritable or
     nearly full root: one line saying so, exit status 2."""
     from pipeline.lock import RootLocked, RootUnusable, root_lock
     try:
-        with root_lock(_default_root(args)):
+        with root_lock(root):
             return command()
     except RootLocked as error:
         print(f"error: {error.code}", file=sys.stderr)

@@ -5,9 +5,12 @@ All models run as the same pipeline in one root, so ExampleGen, StatisticsGen, S
 Transform run once and are cached for the others (TFX's cache: same inputs, same code); only
 Trainer, Evaluator and Pusher run per model. `--model-arg` values go to every model. The
 leaderboard is written to `<root>/leaderboard.md` and `.json`; the HTML report shows it."""
+import dataclasses
 import json
 import os
-from typing import Dict, List
+from typing import Dict, List, Tuple
+
+from pipeline.options import RunOptions
 
 LEADERBOARD_JSON = "leaderboard.json"
 LEADERBOARD_MD = "leaderboard.md"
@@ -47,34 +50,48 @@ def sort_rows(rows):
                                        r["mse"] if r["mse"] is not None else 0.0))
 
 
-def compare(args, out=print):
-    """Runs the pipeline once per model in `args.models` (same data, root and settings); writes
-    and prints the leaderboard; returns the last model's run summary."""
+@dataclasses.dataclass(frozen=True)
+class CompareOptions:
+    """`compare`: the run options (their --model is replaced by each of `models` in turn)."""
+    run: RunOptions
+    models: Tuple[str, ...]
+
+
+def compare_options(args) -> CompareOptions:
+    """The parsed `compare` arguments; --models is a comma-separated list."""
+    from pipeline.options import run_options
+    return CompareOptions(run=run_options(args),
+                          models=tuple(m.strip() for m in args.models.split(",") if m.strip()))
+
+
+def compare(options: CompareOptions, out=print):
+    """Runs the pipeline once per model in `options.models` (same data, root and settings);
+    writes and prints the leaderboard; returns the last model's run summary."""
     from ctr_models.models import get_model_fn
     from pipeline.run import run_pipeline
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    if not models:
+    if not options.models:
         raise SystemExit("--models: give at least one model name")
-    for model in models:  # every name is checked before anything runs
+    for model in options.models:  # every name is checked before anything runs
         try:
             get_model_fn(model)
         except Exception as error:
             raise SystemExit(f"--models: {error}") from None
     rows, report = [], None
-    for i, model in enumerate(models, 1):
-        out(f"== {model} ({i}/{len(models)})")
-        args.model = model
-        report = run_pipeline(args)
+    for i, model in enumerate(options.models, 1):
+        out(f"== {model} ({i}/{len(options.models)})")
+        run = dataclasses.replace(
+            options.run, training=dataclasses.replace(options.run.training, model=model))
+        report = run_pipeline(run)
         row = leaderboard_row(report)
         rows.append(row)
         out(f"   {model}: eval AUC {row['auc'] if row['auc'] is None else round(row['auc'], 4)}"
             f", {row['examples_per_second']} examples/s")
     rows = sort_rows(rows)
     table = format_leaderboard(rows)
-    with open(os.path.join(args.root, LEADERBOARD_MD), "w") as f:
+    with open(os.path.join(options.run.root, LEADERBOARD_MD), "w") as f:
         f.write(table + "\n")
-    with open(os.path.join(args.root, LEADERBOARD_JSON), "w") as f:
-        json.dump({"dataset": args.dataset, "train_steps": (report.training or {}).get(
+    with open(os.path.join(options.run.root, LEADERBOARD_JSON), "w") as f:
+        json.dump({"dataset": options.run.dataset, "train_steps": (report.training or {}).get(
             "train_steps"), "batch_size": (report.training or {}).get("batch_size"),
             "rows": rows}, f, indent=2)
     out("")

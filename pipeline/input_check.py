@@ -224,10 +224,10 @@ def check_model(spec, model_name: str, model_args: dict):
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise InputCheckError(f"--model {model_name}: no such model; {hint}models: "
                               f"{', '.join(MODEL_NAMES)}") from None
-    from components.model_builder import _COLUMN_ARGS, build_model, feature_columns
-    params = [p for p in inspect.signature(model_fn).parameters if p not in _COLUMN_ARGS]
+    from components.model_builder import COLUMN_ARGS, build_model, feature_columns
+    params = [p for p in inspect.signature(model_fn).parameters if p not in COLUMN_ARGS]
     for key in model_args:
-        if key not in params and key not in _COLUMN_ARGS:
+        if key not in params and key not in COLUMN_ARGS:
             close = difflib.get_close_matches(key, params, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise InputCheckError(f"--model-arg {key}: {model_fn.__name__} has no argument "

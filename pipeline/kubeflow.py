@@ -14,6 +14,10 @@ What differs from a local run, and why:
 - Pipeline names on Kubeflow are `[a-z0-9][a-z0-9-]*`: `ctr_criteo` becomes `ctr-criteo`.
 - Beam options (`--beam-arg`) go to every component's container arguments, on top of the
   `--beam-mode` DirectRunner options (same precedence as `run`: `pipeline.combine_beam_args`).
+- The model and training options are `run`'s (pipeline.options.add_training_args), resolved the
+  same way (pipeline.run.resolve_training). Batch size, epochs and steps not given are chosen from
+  the input's size, which `run` counts and this command cannot (the input is not read): it takes
+  the row count from `--examples`, and without it needs --batch-size and --train-steps.
 No RuntimeParameter is used (reported to break V2 compilation, tensorflow/tfx#7733): every value
 is a constant in the spec, so a new setting means compiling again."""
 import dataclasses
@@ -22,9 +26,10 @@ import logging
 import os
 import posixpath
 import re
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from pipeline.options import (BeamOptions, TrainingOptions, add_beam_args, add_training_args,
+                              beam_options, training_options)
 
 DEFAULT_OUTPUT = "pipeline.json"
 
@@ -66,32 +71,63 @@ def input_location(data: str, spec_format: str,
     return data, DATA_EXTENSIONS[spec_format][0]
 
 
-def compile_kubeflow(dataset: str, data: str, pipeline_root: str, image: str, output: str,
-                     training, beam_pipeline_args: Optional[List[str]] = None,
-                     input_pattern: Optional[str] = None, serving_dir: Optional[str] = None,
-                     enable_cache: bool = True) -> str:
-    """Compiles `create_pipeline` for dataset spec `dataset` (name or YAML path) and
-    `training` (a TrainingConfig) into `output`; returns the output path.
+@dataclasses.dataclass(frozen=True)
+class CompileOptions:
+    """`compile-kubeflow`: what to compile, where it runs, and the run's training options."""
+    dataset: str
+    data: str
+    pipeline_root: str
+    image: str
+    output: str = DEFAULT_OUTPUT
+    input_pattern: Optional[str] = None
+    serving_dir: Optional[str] = None
+    enable_cache: bool = True
+    examples: Optional[int] = None  # rows of the input, for the data-based training defaults
+    training: TrainingOptions = dataclasses.field(default_factory=TrainingOptions)
+    beam: BeamOptions = dataclasses.field(default_factory=lambda: BeamOptions(
+        mode="multi_processing"))
 
-    `beam_pipeline_args` are passed as they are (combine them with `combine_beam_args` first)."""
+
+def compiled_training(options: CompileOptions, spec):
+    """The TrainingConfig compiled in: `options.training` resolved as `run` resolves it, on the
+    `--examples` rows (the input is on object storage and not read)."""
+    from pipeline.run import resolve_training
+    if options.examples is None and options.training.needs_data_size:
+        raise SystemExit("compile-kubeflow does not read --data, so it cannot choose the batch "
+                         "size and steps from the data's size as `run` does: give --examples N "
+                         "(the input's rows), or --batch-size and --train-steps")
+    return resolve_training(options.training, spec, options.examples or 0)
+
+
+def compile_kubeflow(options: CompileOptions) -> str:
+    """Compiles `create_pipeline` for `options` into `options.output`; returns the output path.
+    The Beam options are `--beam-mode`'s DirectRunner options (every core of the container) with
+    the user's `--beam-arg`s on top (`combine_beam_args`)."""
     from components.dataset_spec import load_spec
     from ctr_models.models import get_model_fn
-    from pipeline.pipeline import create_pipeline
+    from pipeline.pipeline import beam_args, combine_beam_args, create_pipeline
     from tfx import v1 as tfx
 
-    spec = load_spec(dataset)
-    get_model_fn(training.model)  # an unknown model fails here, not in the cluster
+    spec = load_spec(options.dataset)
+    get_model_fn(options.training.model)  # an unknown model fails here, not in the cluster
+    image = options.image
     if not image or any(c.isspace() for c in image):
         raise SystemExit(f"--image {image!r}: give a container image name (REGISTRY/NAME:TAG)")
-    input_base, pattern = input_location(data, spec.format, input_pattern)
-    pipeline_root = pipeline_root.rstrip("/")
+    input_base, pattern = input_location(options.data, spec.format, options.input_pattern)
+    schedule, training = compiled_training(options, spec)
+    if schedule.chosen:
+        logging.info("%s", schedule.describe())
+    pipeline_root = options.pipeline_root.rstrip("/")
     paths = ClusterPaths(pipeline_root=pipeline_root,
-                         serving_dir=serving_dir or posixpath.join(pipeline_root, "serving"))
+                         serving_dir=options.serving_dir or posixpath.join(pipeline_root,
+                                                                           "serving"))
+    # --direct_num_workers=0: Beam's DirectRunner then uses every core of the container
+    defaults = beam_args(options.beam.mode, workers=0)
     pipeline = create_pipeline(spec, input_base, paths, training, input_pattern=pattern,
-                               enable_cache=enable_cache,
-                               beam_pipeline_args=list(beam_pipeline_args or []),
+                               enable_cache=options.enable_cache,
+                               beam_pipeline_args=combine_beam_args(defaults, options.beam.args),
                                pipeline_name=kubeflow_pipeline_name(spec.name))
-    output = os.path.abspath(output)
+    output = os.path.abspath(options.output)
     os.makedirs(os.path.dirname(output), exist_ok=True)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
@@ -104,13 +140,10 @@ def compile_kubeflow(dataset: str, data: str, pipeline_root: str, image: str, ou
 
 
 def add_compile_args(parser):
-    """The `compile-kubeflow` subcommand's arguments."""
-    from pipeline.run import _beam_option
+    """The `compile-kubeflow` subcommand's arguments: the cluster's, and `run`'s model and
+    training options."""
     parser.add_argument("--dataset", required=True,
                         help="dataset spec: a name under data/specs or a YAML path")
-    parser.add_argument("--model", default="DeepFM", help="registered ctr_models model name")
-    parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
-                        help="model constructor argument (Python literal or string); repeatable")
     parser.add_argument("--image", required=True,
                         help="container image every component runs in (docker build -t IMAGE .)")
     parser.add_argument("--pipeline-root", required=True,
@@ -122,38 +155,26 @@ def add_compile_args(parser):
                              "*.csv)")
     parser.add_argument("--serving-dir",
                         help="where the Pusher writes models (default: <pipeline root>/serving)")
-    parser.add_argument("--beam-arg", action="append", default=[], type=_beam_option,
-                        metavar="--NAME=VALUE",
-                        help="Beam option for every component (--beam-arg=--runner="
-                             "DataflowRunner); repeatable; replaces --beam-mode options")
-    parser.add_argument("--beam-mode", default="multi_processing",
-                        choices=["in_memory", "multi_processing"],
-                        help="DirectRunner mode inside the containers when no other --runner is "
-                             "given (multi_processing: one worker per core of the pod)")
-    parser.add_argument("--train-steps", type=int, default=1000)
-    parser.add_argument("--eval-steps", type=int, default=50)
-    parser.add_argument("--batch-size", type=int, default=1024)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--strategy", default="default",
-                        choices=["default", "mirrored", "multi_worker", "one_device"])
+    parser.add_argument("--examples", type=int, metavar="N",
+                        help="rows of the input: --data is not read at compile time, so the "
+                             "batch size, epochs and steps not given are chosen from N as `run` "
+                             "chooses them from the files it counts. Without it, give "
+                             "--batch-size and --train-steps (else the command stops with an "
+                             "error)")
+    add_training_args(parser, data_size_from="--examples, the input's rows")
+    add_beam_args(parser, modes=("in_memory", "multi_processing"), default="multi_processing",
+                  mode_help="DirectRunner mode inside the containers when no other --runner is "
+                            "given (multi_processing: one worker per core of the pod)")
     parser.add_argument("--no-cache", action="store_true",
                         help="compile with caching off (every run re-runs every component)")
     parser.add_argument("--output", default=DEFAULT_OUTPUT,
                         help=f"the compiled JSON file (default: {DEFAULT_OUTPUT})")
 
 
-def compile_from_args(args) -> str:
-    """`compile-kubeflow` from parsed arguments; returns the written file."""
-    from components.model_builder import parse_model_args
-    from pipeline.pipeline import TrainingConfig, beam_args, combine_beam_args
-    training = TrainingConfig(model=args.model, model_args=parse_model_args(args.model_arg),
-                              train_steps=args.train_steps, eval_steps=args.eval_steps,
-                              batch_size=args.batch_size, learning_rate=args.learning_rate,
-                              epochs=args.epochs, strategy=args.strategy)
-    # --direct_num_workers=0: Beam's DirectRunner then uses every core of the container
-    defaults = beam_args(args.beam_mode, workers=0)
-    return compile_kubeflow(args.dataset, args.data, args.pipeline_root, args.image, args.output,
-                            training, combine_beam_args(defaults, args.beam_arg),
-                            input_pattern=args.input_pattern, serving_dir=args.serving_dir,
-                            enable_cache=not args.no_cache)
+def compile_options(args) -> CompileOptions:
+    """The parsed `compile-kubeflow` arguments."""
+    return CompileOptions(dataset=args.dataset, data=args.data,
+                          pipeline_root=args.pipeline_root, image=args.image, output=args.output,
+                          input_pattern=args.input_pattern, serving_dir=args.serving_dir,
+                          enable_cache=not args.no_cache, examples=args.examples,
+                          training=training_options(args), beam=beam_options(args))

@@ -3,21 +3,17 @@
 dataset spec and one model config."""
 import dataclasses
 import json
-import math
 import os
 from typing import Dict, List, Optional
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from tfx import v1 as tfx
 
-import tensorflow_model_analysis as tfma  # noqa: E402
-from tfx import v1 as tfx  # noqa: E402
-
-from components.dataset_spec import DatasetSpec  # noqa: E402
-from components.history import HIST_LENGTH_BUCKET, HistoryBuilder  # noqa: E402
-from components import evaluation  # noqa: E402
-from components import pusher as atomic_pusher  # noqa: E402
-from components import validation  # noqa: E402
-from components.schema import CurateSchema  # noqa: E402
+from components.dataset_spec import GATE_KEYS, DatasetSpec
+from components.evaluation import Evaluator, eval_config, slice_limits
+from components.history import HistoryBuilder
+from components import pusher as atomic_pusher
+from components import validation
+from components.schema import CurateSchema
 
 PREPROCESSING_FN = "components.transform.preprocessing_fn"
 RUN_FN = "components.trainer.run_fn"
@@ -81,7 +77,6 @@ TRANSFORM_SOURCES = ("components/transform.py", "components/dataset_spec.py", "c
 TRAINER_SOURCES = ("components", "ctr_models")
 HISTORY_SOURCES = ("components/history.py", "components/dataset_spec.py")
 SCHEMA_SOURCES = ("components/schema.py", "components/dataset_spec.py")
-GATE_KEYS = ("auc_threshold", "auc_change_threshold", "max_mse", "mse_relative_change")
 
 
 def spec_without_gates(spec: DatasetSpec) -> Dict:
@@ -113,98 +108,6 @@ def code_version(sources=TRAINER_SOURCES):
         with open(path, "rb") as f:
             digest.update(os.path.relpath(path, here).encode() + b"\0" + f.read())
     return digest.hexdigest()[:16]
-
-
-def eval_config(spec: DatasetSpec, confidence_intervals: bool = False) -> tfma.EvalConfig:
-    """TFMA config from the spec: metrics per label, slices, and the blessing thresholds.
-
-    Several labels: one MetricsSpec per model output (named by its label), each with that label's
-    own gate (`DatasetSpec.gate`); TFMA blesses only when every output passes its gate."""
-    metrics_specs = []
-    single = len(spec.labels) == 1
-    for label in spec.labels:
-        gate = spec.gate(label)
-        if label.task == "binary":
-            auc_threshold = tfma.MetricThreshold(
-                value_threshold=tfma.GenericValueThreshold(
-                    lower_bound={"value": gate.auc_threshold}),
-                change_threshold=tfma.GenericChangeThreshold(
-                    direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                    absolute={"value": gate.auc_change_threshold}))
-            # Gate on the overall slice only: feature slices are reported, but small slices are
-            # too noisy to block a model (TFMA applies a plain `threshold` to every slice).
-            overall_only = tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
-                                                        threshold=auc_threshold)
-            # TFMA's own BinaryCrossEntropy (same key, binary_crossentropy): Keras' runs a traced
-            # TF update per example and slice (about a fifth of the Evaluator's time).
-            metrics = [tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[overall_only]),
-                       tfma.MetricConfig(class_name="BinaryCrossEntropy"),
-                       # calibration, mean_label, mean_prediction from AUC's histogram (TFMA's
-                       # own metrics for them add a combiner fed every example of every slice)
-                       tfma.MetricConfig(class_name="HistogramMeans",
-                                         module="components.evaluation"),
-                       # curves for the HTML report (calibration, ROC and PR)
-                       tfma.MetricConfig(class_name="CalibrationPlot",
-                                         config='{"num_buckets": 20}'),
-                       tfma.MetricConfig(class_name="ConfusionMatrixPlot",
-                                         config='{"num_thresholds": 200}')]
-        else:
-            mse_threshold = tfma.MetricThreshold(
-                change_threshold=tfma.GenericChangeThreshold(
-                    direction=tfma.MetricDirection.LOWER_IS_BETTER,
-                    relative={"value": gate.mse_relative_change}))
-            # A value threshold is always set: with only a change threshold, a first run (no
-            # baseline) has no threshold left to check and TFMA refuses to bless.
-            mse_threshold.value_threshold.upper_bound.value = (
-                math.inf if gate.max_mse is None else gate.max_mse)
-            overall_only = tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
-                                                        threshold=mse_threshold)
-            metrics = [tfma.MetricConfig(class_name="MeanSquaredError",
-                                         per_slice_thresholds=[overall_only]),
-                       tfma.MetricConfig(class_name="MeanAbsoluteError"),
-                       tfma.MetricConfig(class_name="MeanLabel"),
-                       tfma.MetricConfig(class_name="MeanPrediction")]
-        metrics.append(tfma.MetricConfig(class_name="ExampleCount"))
-        metrics_specs.append(tfma.MetricsSpec(
-            metrics=metrics, output_names=[] if single else [label.name]))
-    # tf_generic: what TFMA ends up with for our SavedModels; unset, TFMA first tries a Keras
-    # load_model of the whole model only to learn the type (a quarter of a small Evaluator run).
-    model_spec = tfma.ModelSpec(signature_name="serving_default", model_type=tfma.TF_GENERIC,
-                                preprocessing_function_names=["transform_features"])
-    if single:
-        model_spec.label_key = spec.labels[0].name
-    else:
-        model_spec.label_keys.update({label.name: label.name for label in spec.labels})
-    slicing = [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[s])
-                                      for s in spec.evaluation.slices]
-    if spec.behaviour is not None:  # how users with no or little history fare
-        slicing.append(tfma.SlicingSpec(feature_keys=[HIST_LENGTH_BUCKET]))
-    # `confidence_intervals` (TFMA's jackknife) tell a noisy slice from a regression in the
-    # report; the thresholds still gate on the point estimate. Opt-in: the jackknife recomputes
-    # every metric and plot per sample and slice (Evaluator 358 s with vs 52 s without, 2k-row
-    # Criteo sample). The model's own compiled Keras metrics are left out: TFMA reloads the
-    # SavedModel in every combiner for them, and every metric reported is configured above.
-    options = tfma.Options()
-    options.compute_confidence_intervals.value = confidence_intervals
-    options.include_default_metrics.value = False
-    return tfma.EvalConfig(model_specs=[model_spec], metrics_specs=metrics_specs,
-                           slicing_specs=slicing, options=options)
-
-
-def slice_limits(spec: DatasetSpec) -> Dict[str, Dict]:
-    """The spec's limited slice features for components.evaluation.Evaluator: {feature:
-    {"top_values": k, "vocabulary": its vocab group's asset file, "prefix": its token prefix}}
-    for every vocabulary-encoded sparse slice feature with a limit (`EvaluationSpec.top_values`).
-    The values themselves come from the model's vocabulary at run time."""
-    from components.transform import vocabulary_name
-    limits = {}
-    for group, members in spec.vocab_groups().items():
-        for feature in members:
-            top = spec.evaluation.top_values(feature.name)
-            if feature.name in spec.evaluation.slices and feature in spec.sparse and top:
-                limits[feature.name] = {"top_values": top, "vocabulary": vocabulary_name(group),
-                                        "prefix": spec.token_prefix(feature)}
-    return limits
 
 
 def _example_gen(spec: DatasetSpec, data_root: str, input_pattern: str, span=None):
@@ -315,7 +218,7 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
-    evaluator = evaluation.Evaluator(
+    evaluator = Evaluator(
         examples=examples, model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(spec, confidence_intervals),

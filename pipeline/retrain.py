@@ -19,7 +19,7 @@ import os
 import time
 from typing import Dict, List, Optional
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from pipeline.options import RunOptions
 
 log = logging.getLogger(__name__)
 
@@ -112,33 +112,43 @@ def _already_trained(root: str, spans: List[int]):
     return None
 
 
-def retrain_unlocked(args, out=print) -> RetrainResult:
+@dataclasses.dataclass(frozen=True)
+class RetrainOptions:
+    """`retrain`: a run on the newest span(s), from the last pushed model with `warm_start`;
+    `force` retrains spans an earlier run already trained on."""
+    run: RunOptions
+    warm_start: bool = False
+    force: bool = False
+
+
+def retrain_unlocked(options: RetrainOptions, out=print) -> RetrainResult:
     """One retraining run (the caller holds the root's lock): see the module docstring."""
     from pipeline.run import run_pipeline
     from pipeline.spans import find_span_input
-    if not args.data:
+    run = options.run
+    if not run.data:
         raise SystemExit("retrain needs --data: a folder of span-<N>/ folders or a {SPAN} pattern")
-    span_input = find_span_input(args.data, args.window, getattr(args, "span_range", None))
+    span_input = find_span_input(run.data, run.window, run.span_range)
     if span_input is None:
-        raise SystemExit(f"--data {args.data}: retrain reads spans: give a folder of span-<N>/ "
+        raise SystemExit(f"--data {run.data}: retrain reads spans: give a folder of span-<N>/ "
                          f"folders or a pattern with {{SPAN}} or {{YYYY}}-{{MM}}-{{DD}}")
-    done = _already_trained(args.root, span_input.spans)
-    if done is not None and not getattr(args, "force", False):
+    done = _already_trained(run.root, span_input.spans)
+    if done is not None and not options.force:
         # A cold rerun would be a full cache hit; a warm one would train the last pushed model on
         # the same spans a second time. Neither is wanted from a schedule.
         out(f"Nothing to do: span(s) {', '.join(map(str, span_input.spans))} already trained in "
             f"run {done.run_id} (blessed: {done.report.blessed}); --force retrains")
         return RetrainResult(report=done.report, spans=done.report.spans, seconds=0.0,
                              cached=[], skipped=True)
-    args.warm_start_config = None
-    if args.warm_start:
-        args.warm_start_config = last_pushed_model(args.root)
-        if args.warm_start_config is None:
+    warm_start = None
+    if options.warm_start:
+        warm_start = last_pushed_model(run.root)
+        if warm_start is None:
             out("Warm start: nothing pushed yet in this root; training a fresh model")
     out(f"Spans available: {span_input.available[0]}..{span_input.available[-1]}; "
         f"training on {', '.join(map(str, span_input.spans))}")
     start = time.time()
-    report = run_pipeline(args)
+    report = run_pipeline(run, warm_start=warm_start)
     seconds = time.time() - start
     result = RetrainResult(
         report=report, spans=report.spans, seconds=seconds,
@@ -147,25 +157,25 @@ def retrain_unlocked(args, out=print) -> RetrainResult:
     return result
 
 
-def retrain(args, out=print) -> RetrainResult:
+def retrain(options: RetrainOptions, out=print) -> RetrainResult:
     """Takes `<root>/.lock` (pipeline.lock.RootLocked at once when another run holds it: nothing
     is done) and retrains."""
     from pipeline.lock import root_lock
-    args.root = os.path.abspath(args.root)
-    with root_lock(args.root, command=_command(args)):
-        return retrain_unlocked(args, out)
+    with root_lock(options.run.root, command=_command(options)):
+        return retrain_unlocked(options, out)
 
 
-def _command(args):
-    return (f"retrain --dataset {args.dataset} --data {args.data}"
-            + (f" --window {args.window}" if args.window else "")
-            + (" --warm-start" if args.warm_start else ""))
+def _command(options: RetrainOptions):
+    run = options.run
+    return (f"retrain --dataset {run.dataset} --data {run.data}"
+            + (f" --window {run.window}" if run.window else "")
+            + (" --warm-start" if options.warm_start else ""))
 
 
 def add_retrain_args(parser):
     """`retrain`'s options: the run options plus --warm-start (--root and --data required)."""
-    from pipeline.run import _add_run_args
-    _add_run_args(parser)
+    from pipeline.options import add_run_args
+    add_run_args(parser)
     parser.add_argument("--warm-start", action="store_true",
                         help="initialise from the last pushed model's weights (embedding rows "
                              "remapped by token; another model/feature set trains fresh)")
@@ -176,10 +186,16 @@ def add_retrain_args(parser):
             action.required = True
 
 
-def retrain_cli(args, out=print):
+def retrain_options(args) -> RetrainOptions:
+    """The parsed `add_retrain_args` arguments."""
+    from pipeline.options import run_options
+    return RetrainOptions(run=run_options(args), warm_start=args.warm_start, force=args.force)
+
+
+def retrain_cli(options: RetrainOptions, out=print):
     """The CLI's retrain (run under the lock by pipeline.cli): the run summary, then the
     retraining verdict."""
-    result = retrain_unlocked(args, out)
+    result = retrain_unlocked(options, out)
     if result.skipped:
         return result.report
     out(result.report.format(worst=3, timings=False))

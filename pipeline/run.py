@@ -6,12 +6,11 @@ import gzip
 import logging
 import math
 import os
+from typing import Optional
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from pipeline.options import (MAX_BATCH, MAX_EPOCHS, MAX_STEPS, MIN_BATCH, MIN_STEPS,
+                              MIN_STEPS_PER_EPOCH, RunOptions, TrainingOptions)
 
-# ctr_models.optimizers.OPTIMIZER_NAMES, spelled out so that parsing arguments imports no
-# TensorFlow (tests/test_early_stopping.py checks they are the same).
-OPTIMIZER_NAMES = ("adam", "lazy_adam", "adagrad", "ftrl", "sgd")
 DATA_EXTENSIONS = {"csv": ("*.csv", "*.txt", "*.csv.gz"),
                    "tfrecord": ("*.tfrecord", "*.tfrecords", "*.tfrecord.gz", "*.gz")}
 
@@ -88,20 +87,6 @@ def train_rows(examples, spec):
     return round(examples * weights["train"] / sum(weights.values()))
 
 
-# Training defaults when --batch-size / --epochs / --train-steps are not given (TrainingSchedule).
-# The batch is the largest power of two in [MIN_BATCH, MAX_BATCH] that gives a pass over the
-# training split at least MIN_STEPS_PER_EPOCH steps; then as many passes as reach MIN_STEPS, but
-# at most MAX_EPOCHS (CTR models with large id vocabularies overfit after a pass or two), and at
-# most MAX_STEPS steps in all. Measured on the bundled 2k-row criteo sample (BENCHMARKS.md,
-# "Training defaults"): the old default, one pass at batch 1024, was 2 steps (eval AUC 0.565);
-# at batch 64, eval AUC peaks at ~2 passes (~0.70) and falls to 0.59 after 11.
-MIN_BATCH, MAX_BATCH = 32, 1024
-MIN_STEPS_PER_EPOCH = 25
-MIN_STEPS = 50
-MAX_EPOCHS = 2
-MAX_STEPS = 10_000
-
-
 @dataclasses.dataclass
 class TrainingSchedule:
     """Batch size, epochs and steps of a run, and which of them were chosen from the data."""
@@ -138,7 +123,7 @@ class TrainingSchedule:
 
 def training_schedule(examples, spec, batch_size=None, epochs=None, train_steps=None):
     """The batch size, epochs and steps for `examples` input rows: given values are kept, the
-    others chosen from the training split's size (see MIN_BATCH ... MAX_STEPS above)."""
+    others chosen from the training split's size (MIN_BATCH ... MAX_STEPS, pipeline/options.py)."""
     rows = train_rows(examples, spec)  # 0 when not counted (everything given)
     chosen = []
     if batch_size is None:
@@ -161,90 +146,6 @@ def training_schedule(examples, spec, batch_size=None, epochs=None, train_steps=
             epochs, train_steps, capped = 1, MAX_STEPS, True
     return TrainingSchedule(batch_size=batch_size, epochs=epochs, train_steps=train_steps,
                             train_rows=rows, chosen=tuple(chosen), capped=capped)
-
-
-def _add_run_args(parser):
-    parser.add_argument("--dataset", default="criteo",
-                        help="dataset spec: a name under data/specs or a YAML path")
-    parser.add_argument("--model", default="DeepFM", help="registered ctr_models model name")
-    parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
-                        help="model constructor argument (Python literal or string); repeatable")
-    parser.add_argument("--data", help="CSV/TFRecord file or folder (default: the bundled "
-                                       "sample); a folder of span-<N>/ sub-folders or a pattern "
-                                       "with {SPAN} (or {YYYY}-{MM}-{DD}, {VERSION}) reads spans: "
-                                       "the newest one unless --window/--span-range")
-    parser.add_argument("--window", type=int,
-                        help="spans: train on the newest K spans (a rolling window)")
-    parser.add_argument("--span-range", metavar="A:B",
-                        help="spans: train on spans A..B (inclusive)")
-    parser.add_argument("--root", help="run folder holding pipeline_root/, metadata.sqlite, "
-                                       "serving/ (default: runs/<dataset>)")
-    parser.add_argument("--train-steps", type=int,
-                        help="training steps (default: --epochs passes over the training split)")
-    parser.add_argument("--eval-steps", type=int, default=50)
-    parser.add_argument("--batch-size", type=int,
-                        help=f"global batch size (default: from the training split's size, a "
-                             f"power of 2 in {MIN_BATCH}..{MAX_BATCH} giving an epoch at least "
-                             f"{MIN_STEPS_PER_EPOCH} steps)")
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--epochs", type=int,
-                        help=f"passes over the training split (default: enough for "
-                             f"{MIN_STEPS} steps, 1 to {MAX_EPOCHS}; at most {MAX_STEPS:,} steps "
-                             f"in all)")
-    parser.add_argument("--strategy", default="default",
-                        choices=["default", "mirrored", "multi_worker", "one_device"])
-    parser.add_argument("--no-early-stopping", dest="early_stopping", action="store_false",
-                        help="with several epochs, train them all and keep the last epoch's "
-                             "weights (default: stop once the validation AUC has not improved "
-                             "for an epoch and keep the best epoch's weights)")
-    parser.add_argument("--optimizer", default="adam", choices=OPTIMIZER_NAMES,
-                        help="the Trainer's optimizer (lazy_adam: Adam updating only the embedding "
-                             "rows a batch read; BENCHMARKS.md, 'Trainer throughput')")
-    parser.add_argument("--cache-input", action="store_true",
-                        help="keep the parsed training batches in memory after the first pass and "
-                             "replay them in a new order each pass (faster later epochs; a batch's "
-                             "rows stay those of the first pass)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the Trainer's initialisation and input shuffling: the same "
-                             "data, spec and seed train the same model")
-    parser.add_argument("--jit-compile", action="store_true",
-                        help="compile the training step with XLA (measure first: slower on CPU)")
-    parser.add_argument("--beam-mode", default="auto",
-                        choices=["auto", "in_memory", "multi_processing", "portable"],
-                        help="DirectRunner mode; auto = multi_processing for inputs over 100 MB "
-                             "(below that, worker start-up costs more than it saves); portable = "
-                             "PortableRunner against a Beam job service and SDK worker pool that "
-                             "the run starts on loopback (logs in <root>/logs/beam_services)")
-    parser.add_argument("--beam-arg", action="append", default=[], type=_beam_option,
-                        metavar="--NAME=VALUE",
-                        help="Beam pipeline option for every Beam-powered component (ExampleGen, "
-                             "StatisticsGen, Transform, Evaluator, HistoryBuilder), written "
-                             "--beam-arg=--runner=DataflowRunner; repeatable. It replaces the "
-                             "--beam-mode option of the same name; a --runner other than the "
-                             "DirectRunner drops the --direct_* options")
-    parser.add_argument("--orchestrator", default="local", choices=["local", "beam"],
-                        help="TFX runner that walks the DAG: local = LocalDagRunner, beam = "
-                             "BeamDagRunner (each component a step of a Beam pipeline); same "
-                             "MLMD store, caching and summary")
-    parser.add_argument("--no-cache", action="store_true", help="re-run every component")
-    parser.add_argument("--allow-anomalies", action="store_true",
-                        help="train even when ExampleValidator finds data anomalies (default: "
-                             "the run stops there, naming them)")
-    parser.add_argument("--confidence-intervals", action="store_true",
-                        help="95%% jackknife intervals for every metric and slice in the report "
-                             "(the Evaluator then takes several times longer)")
-    parser.add_argument("--verbose", action="store_true",
-                        help="stream the full log to the terminal (default: one line per "
-                             "component; the log goes to <root>/logs/<run id>.log)")
-
-
-def _beam_option(value):
-    """argparse type of --beam-arg: one Beam option, --name or --name=value."""
-    import argparse
-    if not value.startswith("--") or len(value) < 3:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a Beam option: write --beam-arg=--name=value")
-    return value
 
 
 def dag_runner(orchestrator):
@@ -270,21 +171,39 @@ def default_data(spec):
     return os.path.join(SAMPLES_DIR, spec.sample)
 
 
-def run_pipeline(args, data=None):
+def resolve_training(training: TrainingOptions, spec, examples: int, warm_start=None):
+    """(TrainingSchedule, pipeline.pipeline.TrainingConfig) for `training` on `examples` input
+    rows: the batch size, epochs and steps not given are chosen by training_schedule. `run` and
+    `compile-kubeflow` both resolve their options here, so the same flags and data size train the
+    same model. `warm_start`: the previous model to initialise from (pipeline.retrain)."""
+    from pipeline.pipeline import TrainingConfig
+    schedule = training_schedule(examples, spec, training.batch_size, training.epochs,
+                                 training.train_steps)
+    config = TrainingConfig(model=training.model, model_args=dict(training.model_args),
+                            train_steps=schedule.train_steps, eval_steps=training.eval_steps,
+                            batch_size=schedule.batch_size, learning_rate=training.learning_rate,
+                            epochs=schedule.epochs, strategy=training.strategy,
+                            jit_compile=training.jit_compile, seed=training.seed,
+                            early_stopping=training.early_stopping, optimizer=training.optimizer,
+                            cache_input=training.cache_input, warm_start=warm_start)
+    return schedule, config
+
+
+def run_pipeline(options: RunOptions, warm_start: Optional[dict] = None):
+    """Checks the input and the model, runs the pipeline of `options` and returns its summary
+    (pipeline.reporting.summary.RunReport). `warm_start`: the previous model to initialise the Trainer from
+    (pipeline.retrain), None for a fresh model."""
     from components.dataset_spec import SpecError, load_spec
-    from components.model_builder import parse_model_args
-    from pipeline.pipeline import (RunPaths, TrainingConfig, beam_args, combine_beam_args,
-                                   create_pipeline)
+    from pipeline.pipeline import RunPaths, beam_args, combine_beam_args, create_pipeline
     from pipeline.reporting.summary import read_run
 
     try:
-        spec = load_spec(args.dataset)
+        spec = load_spec(options.dataset)
     except SpecError as error:
         raise SystemExit(str(error)) from None
-    data = data or args.data or default_data(spec)
+    data = options.data or default_data(spec)
     from pipeline.spans import find_span_input
-    span_input = find_span_input(data, getattr(args, "window", None),
-                                 getattr(args, "span_range", None))
+    span_input = find_span_input(data, options.window, options.span_range)
     if span_input is None:
         input_base, pattern = resolve_input(data, spec)
         files = glob.glob(os.path.join(input_base, pattern))
@@ -293,45 +212,37 @@ def run_pipeline(args, data=None):
         files = [f for s in span_input.spans for f in span_input.files(s)]
     # Bad input and a model that cannot be built stop here, before any component runs.
     from pipeline.input_check import check_input, check_model
+    training = options.training
     try:
         check_input(spec, {data: files} if span_input is None else
                     {f"{data} span {s}": span_input.files(s) for s in span_input.spans})
-        check_model(spec, args.model, parse_model_args(args.model_arg))
-    except ValueError as error:  # InputCheckError, or a --model-arg without '='
+        check_model(spec, training.model, training.model_args)
+    except ValueError as error:  # InputCheckError
         raise SystemExit(str(error)) from None
     size = sum(os.path.getsize(p) for p in files)
-    mode = args.beam_mode
+    mode = options.beam.mode
     if mode == "auto":
         mode = "multi_processing" if size > 100 * 2**20 else "in_memory"
-    paths = RunPaths(os.path.abspath(args.root or os.path.join("runs", spec.name)))
-    given = (args.batch_size, args.epochs, args.train_steps)
+    paths = RunPaths(options.root)
+    given = (training.batch_size, training.epochs, training.train_steps)
     examples = (0 if None not in given else  # all given: no need to read large inputs
                 sum(count_examples(os.path.dirname(f), os.path.basename(f), spec.format,
                                    header=spec.columns is None) for f in files))
-    schedule = training_schedule(examples, spec, *given)
+    schedule, training_config = resolve_training(training, spec, examples, warm_start)
     if schedule.chosen:
         logging.info("%s", schedule.describe())
-    training = TrainingConfig(model=args.model, model_args=parse_model_args(args.model_arg),
-                              train_steps=schedule.train_steps, eval_steps=args.eval_steps,
-                              batch_size=schedule.batch_size, learning_rate=args.learning_rate,
-                              epochs=schedule.epochs, strategy=args.strategy,
-                              jit_compile=args.jit_compile, seed=getattr(args, "seed", 0),
-                              early_stopping=getattr(args, "early_stopping", True),
-                              optimizer=getattr(args, "optimizer", "adam"),
-                              cache_input=getattr(args, "cache_input", False),
-                              warm_start=getattr(args, "warm_start_config", None))
     with _beam_services(mode, paths) as services:
         pipeline_args = services.pipeline_args() if services else beam_args(mode)
-        pipeline = create_pipeline(spec, input_base, paths, training, input_pattern=pattern,
-                                   enable_cache=not args.no_cache,
+        pipeline = create_pipeline(spec, input_base, paths, training_config,
+                                   input_pattern=pattern, enable_cache=options.enable_cache,
                                    beam_pipeline_args=combine_beam_args(pipeline_args,
-                                                                        args.beam_arg),
+                                                                        options.beam.args),
                                    spans=span_input.spans if span_input else None,
-                                   confidence_intervals=args.confidence_intervals,
-                                   allow_anomalies=getattr(args, "allow_anomalies", False))
+                                   confidence_intervals=options.confidence_intervals,
+                                   allow_anomalies=options.allow_anomalies)
         logging.info("Running %s on %s/%s (%.1f MB, beam %s) into %s", pipeline.pipeline_info
                      .pipeline_name, input_base, pattern, size / 2**20, mode, paths.root)
-        dag_runner(args.orchestrator).run(pipeline)
+        dag_runner(options.orchestrator).run(pipeline)
     return read_run(paths.metadata_path, pipeline.pipeline_info.pipeline_name,
                     schedule=schedule)
 
@@ -345,14 +256,30 @@ def _beam_services(mode, paths):
     return portable_beam_services(os.path.join(paths.root, "logs", "beam_services"))
 
 
-def demo(args, out=print):
+DEMO_ROOT = os.path.join("runs", "demo")
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoOptions:
+    """`demo`: a run on `rows` generated Criteo-format rows, written under <root>/data."""
+    run: RunOptions
+    rows: int = 100_000
+
+
+def demo_options(args) -> DemoOptions:
+    """The parsed `demo` arguments (the run options with root runs/demo by default)."""
+    from pipeline.options import run_options
+    return DemoOptions(run=run_options(args, root=DEMO_ROOT), rows=args.rows)
+
+
+def demo(options: DemoOptions, out=print):
+    """Generates the data (once per root), runs the pipeline on it and prints the summary and
+    the planted click model's oracle AUC."""
     from data.generators import write_criteo
-    root = os.path.abspath(args.root or os.path.join("runs", "demo"))
-    data_dir = os.path.join(root, "data")
+    data_dir = os.path.join(options.run.root, "data")
     # kept only when written before for the same --rows (a record beside it says so)
-    write_criteo(data_dir, rows=args.rows, seed=0, reuse=True)
-    args.root = root
-    report = run_pipeline(args, data=data_dir)
+    write_criteo(data_dir, rows=options.rows, seed=0, reuse=True)
+    report = run_pipeline(dataclasses.replace(options.run, data=data_dir))
     oracle = os.path.join(data_dir, "oracle.json")
     out(report.format(worst=3, timings=False))
     if os.path.exists(oracle):
@@ -363,7 +290,8 @@ def demo(args, out=print):
     return report
 
 
-def _run(args, out=print):
-    report = run_pipeline(args)
+def run(options: RunOptions, out=print):
+    """`run`: the pipeline run and its summary, printed through `out`."""
+    report = run_pipeline(options)
     out(report.format(worst=3, timings=False))
     return report

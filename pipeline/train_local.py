@@ -25,8 +25,6 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRANSFORM_TYPE = "tfx.components.transform.component.Transform"
 TRAINER_TYPE = "tfx.components.trainer.component.Trainer"

@@ -210,12 +210,20 @@ def test_training_line_says_what_was_run_and_kept():
         "900.0 examples/s")
 
 
-def test_cli_switch_reaches_the_trainer_config():
+def _trainer_config(*flags):
+    """The Trainer's custom_config for `run` with `flags` on 2,000 rows."""
     from pipeline.cli import build_parser
+    from pipeline.options import run_options
+    from pipeline.run import resolve_training
+    spec = load_spec("criteo")
+    training = run_options(build_parser().parse_args(["run", *flags])).training
+    return resolve_training(training, spec, 2000)[1].custom_config(spec)
+
+
+def test_cli_switch_reaches_the_trainer_config():
     from pipeline.pipeline import TrainingConfig
-    parser = build_parser()
-    assert parser.parse_args(["run"]).early_stopping is True
-    assert parser.parse_args(["run", "--no-early-stopping"]).early_stopping is False
+    assert _trainer_config()["early_stopping"] is True
+    assert _trainer_config("--no-early-stopping")["early_stopping"] is False
     spec = load_spec("criteo")
     assert TrainingConfig().custom_config(spec)["early_stopping"] is True
     assert TrainingConfig(early_stopping=False).custom_config(spec)["early_stopping"] is False
@@ -223,16 +231,16 @@ def test_cli_switch_reaches_the_trainer_config():
 
 def test_trainer_options_reach_the_trainer_config():
     from ctr_models.optimizers import OPTIMIZER_NAMES
-    from pipeline import run
+    from pipeline import options
     from pipeline.cli import build_parser
     from pipeline.pipeline import TrainingConfig
-    assert run.OPTIMIZER_NAMES == OPTIMIZER_NAMES
-    args = build_parser().parse_args(["run", "--optimizer", "lazy_adam", "--cache-input"])
-    assert (args.optimizer, args.cache_input) == ("lazy_adam", True)
+    assert options.OPTIMIZER_NAMES == OPTIMIZER_NAMES
+    config = _trainer_config("--optimizer", "lazy_adam", "--cache-input")
+    assert (config["optimizer"], config["cache_input"]) == ("lazy_adam", True)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--optimizer", "adamw"])
     spec = load_spec("criteo")
     default = TrainingConfig().custom_config(spec)
     assert (default["optimizer"], default["cache_input"]) == ("adam", False)
-    config = TrainingConfig(optimizer="lazy_adam", cache_input=True).custom_config(spec)
-    assert (config["optimizer"], config["cache_input"]) == ("lazy_adam", True)
+    default = _trainer_config()
+    assert (default["optimizer"], default["cache_input"]) == ("adam", False)

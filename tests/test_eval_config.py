@@ -2,7 +2,7 @@
 import pytest
 
 from components.dataset_spec import load_spec
-from pipeline.pipeline import eval_config
+from components.evaluation import eval_config
 
 
 def _metric(config, name):
@@ -102,7 +102,7 @@ def _spec(slices, evaluation=None):
 
 def test_vocabulary_slice_features_are_limited_to_their_top_values_by_default():
     from components.dataset_spec import spec_from_config
-    from pipeline.pipeline import slice_limits
+    from components.evaluation import slice_limits
     spec = _spec(["site", {"name": "user", "top_values": 20}, "ad", "price"])
     assert spec.evaluation.slices == ("site", "user", "ad", "price")
     # hash-encoded and dense features have no vocabulary to rank their values: all values
@@ -292,3 +292,25 @@ def test_mean_label_prediction_and_calibration_come_from_the_auc_histogram():
         assert {key.name: value for key, value in result.items()} == pytest.approx(expected,
                                                                                     rel=1e-12)
         assert all(key.example_weighted == weighted for key in result)
+
+
+def test_the_gate_keys_are_one_list_that_the_spec_gate_and_the_components_copy_follow():
+    """GATE_KEYS (components.dataset_spec) name the blessing thresholds of a label and of the
+    spec's `evaluation`; spec.gate reads exactly those keys, and the spec the other components
+    get (their cache key) has none of them."""
+    import dataclasses
+    from components.dataset_spec import (BINARY_GATE_KEYS, GATE_KEYS, REGRESSION_GATE_KEYS,
+                                          EvaluationSpec, LabelSpec)
+    from pipeline.pipeline import spec_without_gates
+    assert GATE_KEYS == BINARY_GATE_KEYS + REGRESSION_GATE_KEYS
+    assert set(GATE_KEYS) <= {f.name for f in dataclasses.fields(LabelSpec)}
+    assert set(GATE_KEYS) <= {f.name for f in dataclasses.fields(EvaluationSpec)}
+    spec = load_spec("census_income")  # two labels, each with its own gate
+    for label in spec.labels:
+        assert {k: getattr(spec.gate(label), k) for k in GATE_KEYS} == {
+            k: getattr(label, k) if getattr(label, k) is not None
+            else getattr(spec.evaluation, k) for k in GATE_KEYS}
+    stripped = spec_without_gates(spec)
+    assert "evaluation" not in stripped
+    for label in stripped["labels"]:
+        assert not set(GATE_KEYS) & set(label), label

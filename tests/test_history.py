@@ -341,7 +341,7 @@ def test_model_builder_errors_for_missing_behaviour_columns():
 
 def test_evaluator_slices_on_the_history_length_bucket():
     from components.dataset_spec import load_spec
-    from pipeline.pipeline import eval_config
+    from components.evaluation import eval_config
     slices = [list(s.feature_keys) for s in eval_config(load_spec("behaviour")).slicing_specs]
     assert slices == [[], ["hist_length_bucket"]]
     plain = eval_config(load_spec("movielens")).slicing_specs

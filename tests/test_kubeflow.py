@@ -22,10 +22,11 @@ COMMON = ["StatisticsGen", "SchemaGen", "CurateSchema", "ExampleValidator", "Tra
 def _compile(tmp_path, *argv, output="p.json"):
     """Compiles through the subcommand's arguments; a .json output is a PipelineJob (Vertex AI),
     a .yaml output the bare PipelineSpec (what the Kubeflow Pipelines UI and client upload)."""
-    from pipeline.kubeflow import add_compile_args, compile_from_args
+    from pipeline.kubeflow import add_compile_args, compile_kubeflow, compile_options
     parser = argparse.ArgumentParser()
     add_compile_args(parser)
-    path = compile_from_args(parser.parse_args([*argv, "--output", str(tmp_path / output)]))
+    path = compile_kubeflow(compile_options(parser.parse_args(
+        [*argv, "--output", str(tmp_path / output)])))
     with open(path) as f:
         text = f.read()
     from google.protobuf import json_format
@@ -44,7 +45,8 @@ def criteo(tmp_path_factory):
     return _compile(tmp_path_factory.mktemp("kfp_criteo"), "--dataset", "criteo",
                     "--model", "DCN", "--model-arg", "cross_num=3", "--image", IMAGE,
                     "--pipeline-root", ROOT + "/", "--data", "gs://ctr-bucket/criteo/",
-                    "--train-steps", "300", *DATAFLOW)
+                    "--train-steps", "300", "--examples", "2000", "--optimizer", "lazy_adam",
+                    "--seed", "7", "--no-early-stopping", "--cache-input", *DATAFLOW)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,8 @@ def census(tmp_path_factory):
                     "--model", "MMOE", "--image", IMAGE, "--pipeline-root", ROOT,
                     "--data", "s3://ctr-bucket/census",
                     "--input-pattern", "span-{SPAN}/census-income.*",
-                    "--serving-dir", "s3://serving/census",
+                    "--serving-dir", "s3://serving/census", "--batch-size", "256",
+                    "--train-steps", "100",
                     "--beam-arg=--direct_num_workers=4", output="pipeline.yaml")
 
 
@@ -61,7 +64,8 @@ def census(tmp_path_factory):
 def behaviour(tmp_path_factory):
     return _compile(tmp_path_factory.mktemp("kfp_behaviour"), "--dataset", "behaviour",
                     "--model", "DIN", "--image", IMAGE, "--pipeline-root", ROOT,
-                    "--data", "gs://ctr-bucket/events/day-01.csv", "--beam-mode", "in_memory")
+                    "--data", "gs://ctr-bucket/events/day-01.csv", "--beam-mode", "in_memory",
+                    "--examples", "5000")
 
 
 def _source(spec, task, key):
@@ -131,6 +135,11 @@ def test_module_paths_data_and_training_settings_are_in_the_spec(criteo):
     assert json.loads(_parameter(spec, "Trainer", "train_args")) == {"num_steps": 300}
     trainer = json.loads(_parameter(spec, "Trainer", "custom_config"))
     assert trainer["model"] == "DCN" and trainer["model_args"] == {"cross_num": 3}
+    # the run options `run` has: the batch chosen from --examples 2000 as `run` chooses it for
+    # 2,000 rows (1,800 training rows: 64, the largest power of 2 giving >= 25 steps per epoch)
+    assert trainer["batch_size"] == 64
+    assert (trainer["optimizer"], trainer["seed"], trainer["early_stopping"],
+            trainer["cache_input"]) == ("lazy_adam", 7, False, True)
     assert json.loads(_parameter(spec, "Pusher", "push_destination")) == {
         "filesystem": {"base_directory": ROOT + "/serving"}}
 

@@ -50,10 +50,10 @@ def test_progress_lines_come_from_either_runner():
 
 
 def _parse_run_args(*argv):
-    from pipeline.run import _add_run_args
+    from pipeline.options import add_run_args, run_options
     parser = argparse.ArgumentParser()
-    _add_run_args(parser)
-    return parser.parse_args(list(argv))
+    add_run_args(parser)
+    return run_options(parser.parse_args(list(argv)))
 
 
 def test_cli_hands_the_runner_a_pipeline_whose_beam_components_get_the_beam_args(

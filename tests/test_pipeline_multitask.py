@@ -122,7 +122,8 @@ def census_run(tmp_path_factory):
     import argparse
     import yaml
     from components.dataset_spec import SPEC_DIR
-    from pipeline import cli
+    from pipeline.options import add_run_args, run_options
+    from pipeline.run import run_pipeline
     root = tmp_path_factory.mktemp("census")
     info = write_census(str(root / "data"), 2500, seed=2, oracle_name=None)
     with open(os.path.join(SPEC_DIR, "census_income.yaml")) as f:
@@ -132,13 +133,13 @@ def census_run(tmp_path_factory):
     with open(spec_path, "w") as f:
         yaml.safe_dump(raw, f)
     parser = argparse.ArgumentParser()
-    cli._add_run_args(parser)
+    add_run_args(parser)
     args = parser.parse_args(["--dataset", spec_path, "--data", info["path"],
                               "--model", "SharedBottom", "--root", str(root / "run"),
                               "--train-steps", "60", "--batch-size", "128",
                               "--learning-rate", "0.005", "--eval-steps", "2",
                               "--beam-mode", "in_memory"])
-    return info, str(root / "run"), cli.run_pipeline(args)
+    return info, str(root / "run"), run_pipeline(run_options(args))
 
 
 def test_headerless_census_file_runs_with_only_its_spec(census_run):

@@ -360,7 +360,8 @@ def odd_run(tmp_path_factory):
     import csv
 
     from data.generators import write_criteo
-    from pipeline.run import _add_run_args, run_pipeline
+    from pipeline.options import add_run_args, run_options
+    from pipeline.run import run_pipeline
     root = tmp_path_factory.mktemp("odd")
     write_criteo(str(root / "gen"), rows=1500, seed=5)
     with open(root / "gen" / "train.csv", newline="") as f:
@@ -375,12 +376,12 @@ def odd_run(tmp_path_factory):
     spec_path.write_text(yaml.safe_dump({**BASE, "name": "odd", "slices": [], "evaluation": {
         "auc_threshold": 0.0, "auc_change_threshold": -1.0}}))
     parser = argparse.ArgumentParser()
-    _add_run_args(parser)
-    args = parser.parse_args(["--dataset", str(spec_path), "--data", str(data), "--root",
-                              str(root / "run"), "--train-steps", "5", "--epochs", "1",
-                              "--batch-size", "64", "--eval-steps", "2", "--beam-mode",
-                              "in_memory", "--model-arg", "dnn_hidden_units=(8,)"])
-    report = run_pipeline(args)
+    add_run_args(parser)
+    options = run_options(parser.parse_args([
+        "--dataset", str(spec_path), "--data", str(data), "--root", str(root / "run"),
+        "--train-steps", "5", "--epochs", "1", "--batch-size", "64", "--eval-steps", "2",
+        "--beam-mode", "in_memory", "--model-arg", "dnn_hidden_units=(8,)"]))
+    report = run_pipeline(options)
     return header, rows[1:], report
 
 

@@ -82,7 +82,7 @@ def test_threshold_texts_name_each_bound_and_skip_infinite_ones():
 
 def test_gates_are_the_thresholds_of_the_output_from_the_pipelines_eval_config():
     from components.dataset_spec import load_spec
-    from pipeline.pipeline import eval_config
+    from components.evaluation import eval_config
     spec = load_spec("criteo")
     config = eval_config(spec)
     evaluation = spec.evaluation

@@ -1,7 +1,7 @@
 """The HTML report says when a slice feature was limited to its most frequent values."""
 from components.dataset_spec import load_spec
 from components.evaluation import limit_slices
-from pipeline.pipeline import eval_config
+from components.evaluation import eval_config
 from pipeline.reporting.metrics import limited_slice_values
 from test_eval_config import evaluator_model_dir  # the model folder as the Evaluator sees it
 

@@ -11,9 +11,8 @@ import os
 import pytest
 
 from data.generators import write_criteo_span
-from components.model_builder import parse_model_args
 from pipeline.lock import RootLocked, root_lock
-from pipeline.retrain import add_retrain_args, retrain
+from pipeline.retrain import add_retrain_args, retrain, retrain_options
 from pipeline.reporting.runs import format_runs, list_runs
 from pipeline_testing import newest_artifact, run_fn_on_transform, serving_auc
 
@@ -29,12 +28,12 @@ DRIFT = 0.3
 def _args(root, data, steps, *extra):
     parser = argparse.ArgumentParser()
     add_retrain_args(parser)
-    return parser.parse_args([
+    return retrain_options(parser.parse_args([
         "--root", str(root), "--data", str(data), "--dataset", "criteo",
         "--train-steps", str(steps), "--eval-steps", "2", "--batch-size", "256",
         "--learning-rate", "3e-3", "--beam-mode", "in_memory",
         "--model-arg", "dnn_hidden_units=(64,32)", "--model-arg", "l2_reg_embedding=1e-3",
-        *extra])
+        *extra]))
 
 
 def _cold_reference(root, out_dir, warm):
@@ -44,9 +43,9 @@ def _cold_reference(root, out_dir, warm):
     from components.dataset_spec import load_spec
     from pipeline.pipeline import TrainingConfig
     pipeline_root = str(root / "pipeline_root")
-    args = _args(root, "unused", COLD_STEPS)
-    training = TrainingConfig(model=args.model, model_args=parse_model_args(args.model_arg),
-                              batch_size=args.batch_size, learning_rate=args.learning_rate)
+    given = _args(root, "unused", COLD_STEPS).run.training
+    training = TrainingConfig(model=given.model, model_args=given.model_args,
+                              batch_size=given.batch_size, learning_rate=given.learning_rate)
     summary = run_fn_on_transform(load_spec("criteo"), pipeline_root, out_dir, training,
                                   COLD_STEPS, eval_steps=2)
     raw_eval = newest_artifact(pipeline_root, "CsvExampleGen", "examples")
