@@ -73,6 +73,7 @@ def measure(root, spec_name, config_name, baseline, beam_mode, top_values=None):
     from tfx.utils import proto_utils
     from components import evaluation
     from components.dataset_spec import load_spec
+    from pipeline import pipeline
 
     spec = load_spec(spec_name)
     config = evaluation.eval_config(spec)
