@@ -273,7 +273,7 @@ def demo_options(args) -> DemoOptions:
 
 
 def demo(options: DemoOptions, out=print):
-    """Generates the data (once per root), runs the pipeline on it and prints the summary and
+    """Generates the data (again only when --rows changes), runs the pipeline on it and prints the summary and
     the planted click model's oracle AUC."""
     from data.generators import write_criteo
     data_dir = os.path.join(options.run.root, "data")

@@ -437,21 +437,22 @@ def test_reuse_by_the_other_writers_follows_rows(tmp_path, writer):
 
 
 def test_demo_regenerates_its_data_when_rows_change(tmp_path, monkeypatch):
-    import argparse
     from pipeline import run
+    from pipeline.options import RunOptions
     seen = []
 
     class Report:
         def format(self, **kwargs):
             return ""
 
-    def fake_run(args, data):
-        seen.append(len(_read_raw(os.path.join(data, "train.csv"))[1]))
+    def fake_run(options):
+        seen.append(len(_read_raw(os.path.join(options.data, "train.csv"))[1]))
         return Report()
 
     monkeypatch.setattr(run, "run_pipeline", fake_run)
     for rows in (300, 300, 450):
-        run.demo(argparse.Namespace(root=str(tmp_path), rows=rows), out=lambda *a: None)
+        options = run.DemoOptions(run=RunOptions(dataset="criteo", root=str(tmp_path)), rows=rows)
+        run.demo(options, out=lambda *a: None)
     assert seen == [300, 300, 450]
     assert sorted(os.listdir(tmp_path / "data")) == ["oracle.json", "train.csv",
                                                      "train.csv.params.json"]
