@@ -69,8 +69,8 @@ BINARY_GATE_KEYS = ("auc_threshold", "auc_change_threshold")
 # Regression labels: MSE <= max_mse (when set), and MSE at most mse_relative_change above the
 # baseline's (0.01 = 1% worse).
 REGRESSION_GATE_KEYS = ("max_mse", "mse_relative_change")
-# Every gate key; they are left out of the spec the other components read (pipeline.
-# spec_without_gates), so that a new threshold re-runs only the Evaluator and Pusher.
+# Every gate key; they are left out of the spec the other components read
+# (spec_without_gates), so that a new threshold re-runs only the Evaluator and Pusher.
 GATE_KEYS = BINARY_GATE_KEYS + REGRESSION_GATE_KEYS
 
 
@@ -635,6 +635,21 @@ def load_spec(name_or_path):
     return DatasetSpec.from_dict(raw, source=path)
 
 
+
+def spec_without_gates(spec: DatasetSpec) -> Dict:
+    """The spec as HistoryBuilder, CurateSchema, Transform and the Trainer read it
+    (spec_from_config): without `evaluation`, the per-label thresholds and the bundled sample's
+    name, which only the Evaluator (through components.evaluation.eval_config) and the CLI use.
+    Their parameters are part of their cache key, so a new threshold or slice re-runs the
+    Evaluator and Pusher only."""
+    config = spec.to_dict()
+    del config["evaluation"], config["sample"]
+    for label in config["labels"]:
+        for key in GATE_KEYS:
+            label.pop(key)
+    return config
+
+
 def spec_from_config(config):
     """Rebuilds a spec from the JSON-safe dict the pipeline passes in components' custom_config."""
     raw = copy.deepcopy(config)
@@ -643,7 +658,7 @@ def spec_from_config(config):
     dense = [DenseSpec(**x) for x in raw.pop("dense")]
     sparse = [SparseSpec(**x) for x in raw.pop("sparse")]
     multi = [MultiValueSpec(**x) for x in raw.pop("multi_value")]
-    ev = raw.pop("evaluation", {})  # absent in the components' copy (pipeline.spec_without_gates)
+    ev = raw.pop("evaluation", {})  # absent in the components' copy (spec_without_gates)
     evaluation = EvaluationSpec(**{**ev, "slices": tuple(ev.get("slices", ())),
                                    "slice_limits": tuple(tuple(x) for x in
                                                          ev.get("slice_limits", ()))})

@@ -44,7 +44,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.dataset_spec import spec_from_config
+from components.dataset_spec import spec_from_config, spec_without_gates
 
 HIST_LENGTH_BUCKET = "hist_length_bucket"
 _BUCKETS = ((5, "5+"), (1, "1-4"), (0, "0"))  # (lowest count, name), highest first
@@ -327,6 +327,6 @@ class HistoryBuilder(base_beam_component.BaseBeamComponent):
 
     def __init__(self, log, spec, code_version=""):
         super().__init__(spec=HistoryBuilderSpec(
-            log=log, spec_json=json.dumps(spec.to_dict(), sort_keys=True),
+            log=log, spec_json=json.dumps(spec_without_gates(spec), sort_keys=True),
             code_version=code_version,
             examples=types.Channel(type=standard_artifacts.Examples)))

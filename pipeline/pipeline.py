@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 
 from tfx import v1 as tfx
 
-from components.dataset_spec import GATE_KEYS, DatasetSpec
+from components.dataset_spec import DatasetSpec, spec_without_gates
 from components.evaluation import Evaluator, eval_config, slice_limits
 from components.history import HistoryBuilder
 from components import pusher as atomic_pusher
@@ -77,19 +77,6 @@ TRANSFORM_SOURCES = ("components/transform.py", "components/dataset_spec.py", "c
 TRAINER_SOURCES = ("components", "ctr_models")
 HISTORY_SOURCES = ("components/history.py", "components/dataset_spec.py")
 SCHEMA_SOURCES = ("components/schema.py", "components/dataset_spec.py")
-
-
-def spec_without_gates(spec: DatasetSpec) -> Dict:
-    """The spec as CurateSchema, Transform and the Trainer read it (components.dataset_spec.
-    spec_from_config): without `evaluation`, the per-label thresholds and the bundled sample's
-    name, which only the Evaluator (through `eval_config`) and the CLI use. Their custom_config is
-    part of their cache key, so a new threshold or slice re-runs the Evaluator and Pusher only."""
-    config = spec.to_dict()
-    del config["evaluation"], config["sample"]
-    for label in config["labels"]:
-        for key in GATE_KEYS:
-            label.pop(key)
-    return config
 
 
 def code_version(sources=TRAINER_SOURCES):

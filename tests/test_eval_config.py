@@ -301,7 +301,7 @@ def test_the_gate_keys_are_one_list_that_the_spec_gate_and_the_components_copy_f
     import dataclasses
     from components.dataset_spec import (BINARY_GATE_KEYS, GATE_KEYS, REGRESSION_GATE_KEYS,
                                           EvaluationSpec, LabelSpec)
-    from pipeline.pipeline import spec_without_gates
+    from components.dataset_spec import spec_without_gates
     assert GATE_KEYS == BINARY_GATE_KEYS + REGRESSION_GATE_KEYS
     assert set(GATE_KEYS) <= {f.name for f in dataclasses.fields(LabelSpec)}
     assert set(GATE_KEYS) <= {f.name for f in dataclasses.fields(EvaluationSpec)}

@@ -346,3 +346,27 @@ def test_evaluator_slices_on_the_history_length_bucket():
     assert slices == [[], ["hist_length_bucket"]]
     plain = eval_config(load_spec("movielens")).slicing_specs
     assert ["hist_length_bucket"] not in [list(s.feature_keys) for s in plain]
+
+
+def test_a_new_threshold_leaves_the_history_builder_cached():
+    """HistoryBuilder's parameters are its cache key: a new blessing threshold or slice must not
+    rebuild every history (and everything after it), only re-run the Evaluator and Pusher."""
+    import dataclasses
+    import json
+    from components.dataset_spec import load_spec
+    from pipeline.pipeline import RunPaths, TrainingConfig, create_pipeline
+
+    def history_parameters(spec):
+        built = create_pipeline(spec, "/nonexistent/data", RunPaths("/nonexistent/root"),
+                                TrainingConfig(train_steps=2), input_pattern="*.csv")
+        node = next(c for c in built.components if c.id == "HistoryBuilder")
+        return node.exec_properties
+
+    spec = load_spec("behaviour")
+    changed = dataclasses.replace(spec, evaluation=dataclasses.replace(
+        spec.evaluation, auc_threshold=0.9, auc_change_threshold=-0.5))
+    assert history_parameters(spec) == history_parameters(changed)
+    built = json.loads(history_parameters(spec)["spec_json"])
+    assert "evaluation" not in built and "auc_threshold" not in built["labels"][0]
+    # still the whole behaviour section (through JSON, as the executor reads it)
+    assert built["behaviour"] == json.loads(json.dumps(spec.to_dict()["behaviour"]))
