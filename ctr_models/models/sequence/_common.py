@@ -15,7 +15,7 @@ padding mask (id 0 = padding) carried by the embedding decides, position by posi
 import logging
 from collections import OrderedDict, namedtuple
 
-from ...feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
+from ...columns import DenseFeat, SparseFeat, VarLenSparseFeat
 from ...inputs import get_dense_input, lookup_embeddings, pool_varlen
 from ...layers.utils import combined_dnn_input, concat_func
 from ..base import dnn_logit, logit_dense, output_model

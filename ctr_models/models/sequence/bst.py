@@ -7,7 +7,7 @@ the candidate.
                                                                              PoolingLayer ─ interest
     sparse + pooled varlen embeddings, interest, dense ── DNN ── Dense(1) ── PredictionLayer
 """
-from ...feature_column import build_input_features
+from ...columns import build_input_features
 from ...layers.sequence import AttentionSequencePoolingLayer, Transformer
 from ..base import check_task
 from ._common import (behaviour_keys, candidate_query, dnn_embedding_list, embed_columns,

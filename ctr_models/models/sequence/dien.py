@@ -19,7 +19,7 @@ import logging
 
 import tf_keras as keras
 
-from ...feature_column import build_input_features
+from ...columns import build_input_features
 from ...layers.recurrent import GRU_TYPES, AuxiliaryLoss, DynamicGRU, StepMask
 from ...layers.sequence import AttentionSequencePoolingLayer
 from ..base import check_task

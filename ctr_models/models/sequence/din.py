@@ -5,7 +5,7 @@ behaviours are pooled with weights given by a local activation unit against the 
     hist_X (behaviours) ──── keys  [B, T, D] ─┴─ AttentionSequencePoolingLayer ─ interest [B, 1, D]
     sparse + pooled varlen embeddings, interest, dense ── DNN ── Dense(1) ── PredictionLayer
 """
-from ...feature_column import build_input_features
+from ...columns import build_input_features
 from ...layers.sequence import AttentionSequencePoolingLayer
 from ..base import check_task
 from ._common import (behaviour_keys, candidate_query, dnn_embedding_list, embed_columns,
