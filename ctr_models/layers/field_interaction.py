@@ -359,7 +359,8 @@ class FwFMLayer(keras.layers.Layer):
                              f"has {num_fields} fields")
         self.field_strengths = self.add_weight(
             name="field_pair_strengths", shape=(num_fields, num_fields),
-            initializer=keras.initializers.TruncatedNormal(), regularizer=l2_or_none(self.regularizer))
+            initializer=keras.initializers.TruncatedNormal(),
+            regularizer=l2_or_none(self.regularizer))
         super().build(input_shape)
 
     def call(self, inputs):
@@ -395,7 +396,8 @@ class FEFMLayer(keras.layers.Layer):
         self.rows, self.cols = pair_indices(self.num_fields)
         self.field_embeddings = self.add_weight(
             name="field_embeddings", shape=(len(self.rows), size, size),
-            initializer=keras.initializers.TruncatedNormal(), regularizer=l2_or_none(self.regularizer))
+            initializer=keras.initializers.TruncatedNormal(),
+            regularizer=l2_or_none(self.regularizer))
         super().build(input_shape)
 
     def call(self, inputs):

@@ -88,7 +88,8 @@ class AFMLayer(keras.layers.Layer):
         glorot = lambda i: keras.initializers.GlorotNormal(seed=self.seed + i)
         self.attention_W = self.add_weight(name="attention_W",
                                            shape=(size, self.attention_factor),
-                                           initializer=glorot(0), regularizer=l2_or_none(self.l2_reg_w))
+                                           initializer=glorot(0),
+                                           regularizer=l2_or_none(self.l2_reg_w))
         self.attention_b = self.add_weight(name="attention_b", shape=(self.attention_factor,),
                                            initializer=keras.initializers.Zeros())
         self.projection_h = self.add_weight(name="projection_h",
