@@ -8,6 +8,5 @@ import os
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"  # forced: a user's =0 would give Transform Keras 3
 
-__version__ = "0.1.0"
-
 from .utils import check_version  # noqa: E402,F401  (offline; see ctr_models.utils)
+from .version import __version__  # noqa: E402,F401

@@ -14,7 +14,7 @@ from itertools import chain
 import tensorflow as tf
 import tf_keras as keras
 
-from .feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
+from .columns import DenseFeat, SparseFeat, VarLenSparseFeat
 from .layers.embedding import (DEFAULT_EMBEDDINGS_INITIALIZER, LINEAR_EMBEDDINGS_INITIALIZER,
                                FusedEmbedding)
 from .layers.sequence import SequencePoolingLayer, WeightedSequenceLayer

@@ -10,12 +10,13 @@ import logging
 
 from packaging.version import Version
 
+from .version import __version__ as installed
+
 logger = logging.getLogger(__name__)
 
 
 def check_version(version):
     """True when `version` is at least the installed ctr_models version (no network access)."""
-    from . import __version__ as installed
     if Version(str(version)) < Version(installed):
         logger.warning("ctr_models version %s requested a check; the installed version is %s.",
                        version, installed)

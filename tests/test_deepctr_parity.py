@@ -22,7 +22,13 @@ How weights are copied (one helper for every model):
   multi-unit kernels). The cases give layers of one class distinct widths where their order
   differs between the two models (xDeepFM's CIN and DNN logits, MMOE's experts and gates).
 Every weight on both sides must be used, so a layer one side lacks fails the copy.
+
+deepctr is pinned in constraints.txt and installed by `make venv`, so a missing deepctr FAILS
+this module (a parity suite that skips itself proves nothing). The one opt-out is explicit: with
+CTR_ALLOW_NO_DEEPCTR=1 in the environment the module is skipped, with that reason, outside CI;
+under CI=true a missing deepctr fails even then.
 """
+import os
 import re
 from collections import defaultdict
 
@@ -34,7 +40,13 @@ from benchmarks.deepctr_reference import import_deepctr
 try:
     deepctr = import_deepctr()  # without its call to pypi.org
 except ImportError as error:
-    pytest.skip(str(error), allow_module_level=True)
+    if (os.environ.get("CTR_ALLOW_NO_DEEPCTR") == "1"
+            and os.environ.get("CI", "").lower() != "true"):
+        pytest.skip(f"CTR_ALLOW_NO_DEEPCTR=1: DeepCTR parity not checked ({error})",
+                    allow_module_level=True)
+    pytest.fail(f"DeepCTR parity cannot run: {error}. Install the pinned stack (`make venv`); "
+                f"to skip these tests on purpose outside CI set CTR_ALLOW_NO_DEEPCTR=1.",
+                pytrace=False)
 
 import deepctr.feature_column as dfc  # noqa: E402
 import deepctr.models as dmodels  # noqa: E402

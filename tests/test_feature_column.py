@@ -320,7 +320,11 @@ def test_linear_logit_only_dense_and_empty():
     columns = [DenseFeat("d", 2)]
     features = build_input_features(columns)
     model = keras.Model(list(features.values()), get_linear_logit(features, columns, units=2))
-    assert model.predict({"d": np.ones((3, 2), "f")}, verbose=0).shape == (3, 2)
+    kernel = next(layer for layer in model.layers if type(layer).__name__ == "Linear").kernel
+    kernel.assign(np.array([[0.5, -1.0], [2.0, 0.25]], "f"))
+    x = np.array([[1, 2], [0, 1], [3, -1]], "f")
+    np.testing.assert_allclose(model.predict({"d": x}, verbose=0), x @ kernel.numpy(),
+                               rtol=1e-6)
     features = build_input_features(columns)
     empty = keras.Model(list(features.values()), get_linear_logit(features, [], units=2))
     np.testing.assert_array_equal(empty.predict({"d": np.ones((3, 2), "f")}, verbose=0),

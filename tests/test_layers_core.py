@@ -89,10 +89,18 @@ def test_dnn_dropout_only_when_training():
     np.testing.assert_allclose(trained[~dropped], 2 * inference[~dropped], rtol=1e-5, atol=1e-5)
 
 
-def test_dnn_with_dice_activation_runs():
+def test_dnn_with_dice_activation_is_dense_then_dice():
+    x = rand(3, 2, 5)
     layer = DNN((4,), activation="dice")
-    out = layer(rand(3, 2, 5), training=True)
-    assert out.shape == (3, 2, 4)
+    assert layer(x, training=True).shape == (3, 2, 4)  # also moves Dice's moving statistics
+    dice = layer.activation_layers[0]
+    alpha = rand(4)
+    dice.alphas.assign(alpha)
+    kernel, bias = [w.numpy() for w in layer.dense_layers[0].weights]
+    expected = dice_reference(x @ kernel + bias, alpha, dice.bn.moving_mean.numpy(),
+                              dice.bn.moving_variance.numpy(), dice.epsilon)
+    np.testing.assert_allclose(layer(x, training=False).numpy(), expected, rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_dnn_empty_hidden_units_is_identity():

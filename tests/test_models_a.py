@@ -244,10 +244,29 @@ def test_pnn_outer_mat_trains():
 
 
 def test_pnn_without_products_needs_neither_equal_dims_nor_two_fields():
-    reset()
-    PNN([SparseFeat("s0", 20, 4), SparseFeat("s1", 20, 6)], dnn_hidden_units=SMALL,
-        use_inner=False)
-    PNN([SparseFeat("s0", 20, 4), DenseFeat("d0", 1)], dnn_hidden_units=SMALL, use_inner=False)
+    """With both products off, PNN builds from unequal dims or a single sparse field, and its DNN
+    reads exactly [embedding of each field, dense values] (checked against the tables); the same
+    columns with a product enabled are refused."""
+    unequal = [SparseFeat("s0", 20, 4), SparseFeat("s1", 20, 6)]
+    single = [SparseFeat("s0", 20, 4), DenseFeat("d0", 1)]
+    for columns in (unequal, single):
+        reset()
+        model = PNN(columns, dnn_hidden_units=SMALL, use_inner=False)
+        names = layer_names(model)
+        assert "InnerProductLayer" not in names and "OutterProductLayer" not in names
+        x, _ = planted_data(columns, n=16)
+        x = {k: x[k] for k in get_feature_names(columns)}
+        dnn = next(layer for layer in model.layers if type(layer).__name__ == "DNN")
+        dnn_input = keras.Model(model.inputs, dnn.input).predict(x, verbose=0)
+        tables = {layer.embedding_dim: layer.get_weights()[0] for layer in model.layers
+                  if type(layer).__name__ == "FusedEmbedding"}  # one table per dim here
+        expected = np.concatenate(
+            [tables[fc.embedding_dim][x[fc.name][:, 0]] if isinstance(fc, SparseFeat)
+             else x[fc.name] for fc in columns], axis=1)
+        np.testing.assert_allclose(dnn_input, expected, rtol=1e-6, atol=1e-7)
+        smoke_predict(model, columns)
+        with pytest.raises(ValueError, match="embedding_dim|at least 2 sparse fields"):
+            PNN(columns, dnn_hidden_units=SMALL, use_inner=True)
 
 
 @pytest.mark.parametrize("widths,filters,ks", [

@@ -274,15 +274,46 @@ def test_onn_without_bn_and_dnn():
     assert "BatchNormalization" not in layer_names(model)
 
 
+def _check_linear_weights_scaled_by_own_field(model, lin, dnn):
+    """The model's linear logit equals sum_j w_j[id_j] * m[field of j] + dense @ kernel, with m
+    the input-aware factor [B, F] in dnn_feature_columns' field order (the Reshape to [B, F, 1])
+    and w_j set here to distinct random weights."""
+    rng = np.random.default_rng(3)
+    table = next(layer for layer in model.layers
+                 if type(layer).__name__ == "FusedEmbedding" and layer.embedding_dim == 1)
+    weights = rng.normal(size=table.get_weights()[0].shape).astype("float32")
+    table.set_weights([weights])
+    linear = next(layer for layer in model.layers if type(layer).__name__ == "Linear")
+    kernel = np.array([[0.7]], dtype="float32")  # one dense value, d0
+    linear.set_weights([kernel])
+    dnn_fields = [fc.name for fc in dnn if not isinstance(fc, DenseFeat)]
+    factor = next(layer for layer in model.layers if isinstance(layer, keras.layers.Reshape)
+                  and tuple(layer.target_shape) == (len(dnn_fields), 1))
+    x, _ = planted_data(dnn, n=32)
+    x = {k: x[k] for k in get_feature_names(dnn)}
+    m, linear_logit = keras.Model(model.inputs, [factor.output, linear.output]).predict(
+        x, verbose=0)
+    config = table.get_config()
+    offsets = np.cumsum([0] + list(config["table_sizes"]))
+    expected = 0.7 * x["d0"][:, 0]
+    for fc in lin:
+        if isinstance(fc, SparseFeat):
+            row = offsets[config["table_names"].index("linear_" + fc.embedding_name)]
+            expected = expected + (weights[row + x[fc.name][:, 0], 0]
+                                   * m[:, dnn_fields.index(fc.name), 0])
+    assert np.ptp(m[:, 0, 0]) > 1e-3 or np.ptp(m[0, :, 0]) > 1e-3  # the factor is not flat
+    np.testing.assert_allclose(linear_logit[:, 0], expected, rtol=1e-5, atol=1e-6)
+
+
 def test_ifm_linear_fields_subset_in_other_order():
     """Each linear weight is scaled by the factor of its own field, whatever the order."""
     reset()
     _, dnn = feature_columns()
     lin = [dnn[2], dnn[0], dnn[4]]  # s2, s0, d0
-    quick_check(IFM(lin, dnn, dnn_hidden_units=(8,)), dnn)
+    _check_linear_weights_scaled_by_own_field(IFM(lin, dnn, dnn_hidden_units=(8,)), lin, dnn)
     reset()
-    quick_check(DIFM(lin, dnn, att_embedding_size=2, att_head_num=2, dnn_hidden_units=(8,)),
-                dnn)
+    _check_linear_weights_scaled_by_own_field(
+        DIFM(lin, dnn, att_embedding_size=2, att_head_num=2, dnn_hidden_units=(8,)), lin, dnn)
 
 
 def test_input_aware_factor_rescales_linear_weights():

@@ -20,7 +20,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from ..layers.core import PredictionLayer
-from .feature_column import _model_inputs, parse_example_spec, to_ctr_columns
+from .feature_column import model_inputs, parse_example_spec, to_ctr_columns
 from .utils import LINEAR_SCOPE_NAME, RunConfig
 
 __all__ = ["KerasEstimator", "estimator_from_args", "SERVING_OUTPUT"]
@@ -153,7 +153,7 @@ class KerasEstimator:
         return loss
 
     def _train_step_fn(self, features, labels):
-        inputs = _model_inputs(features, self._linear + self._dnn)
+        inputs = model_inputs(features, self._linear + self._dnn)
         with tf.GradientTape() as tape:
             loss = self._total_loss(labels, self._logits(inputs, training=True))
         variables = self._model.trainable_variables
@@ -170,7 +170,7 @@ class KerasEstimator:
         return loss
 
     def _eval_step_fn(self, features, labels):
-        inputs = _model_inputs(features, self._linear + self._dnn)
+        inputs = model_inputs(features, self._linear + self._dnn)
         logits = self._logits(inputs, training=False)
         return logits, self._per_example_loss(labels, logits), self._total_loss(labels, logits)
 
@@ -268,7 +268,7 @@ class KerasEstimator:
             raise ValueError(f"Unknown predict_keys {sorted(unknown)}; available: pred, logits")
         for batch in self._dataset(input_fn):
             features, _ = self._split(batch, need_labels=False)
-            logits = self._logits(_model_inputs(features, self._linear + self._dnn),
+            logits = self._logits(model_inputs(features, self._linear + self._dnn),
                                   training=False)
             out = {"pred": self._pred(logits).numpy(), "logits": logits.numpy()}
             out = {k: out[k] for k in keys}
@@ -296,13 +296,13 @@ class KerasEstimator:
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def serve(serialized):
-            logits = self._logits(_model_inputs(tf.io.parse_example(serialized, raw_spec),
+            logits = self._logits(model_inputs(tf.io.parse_example(serialized, raw_spec),
                                                 columns), training=False)
             return {SERVING_OUTPUT: self._pred(logits)}
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def predict(serialized):
-            logits = self._logits(_model_inputs(tf.io.parse_example(serialized, raw_spec),
+            logits = self._logits(model_inputs(tf.io.parse_example(serialized, raw_spec),
                                                 columns), training=False)
             return {"pred": self._pred(logits), "logits": logits}
 

@@ -26,7 +26,7 @@ import tensorflow as tf
 from tensorflow.python.feature_column import feature_column_v2 as fc_v2
 
 from .. import inputs as ctr_inputs
-from ..feature_column import DenseFeat, SparseFeat, build_input_features
+from ..columns import DenseFeat, SparseFeat, build_input_features
 from .utils import LINEAR_SCOPE_NAME
 
 __all__ = ["to_ctr_columns", "is_embedding", "linear_model", "get_linear_logit",
@@ -94,7 +94,7 @@ def parse_example_spec(feature_columns):
     return spec
 
 
-def _model_inputs(features, columns):
+def model_inputs(features, columns):
     """Features reshaped to [B, width] and cast to the dtypes the ctr_models inputs declare."""
     out = OrderedDict()
     for name, spec in build_input_features(columns).items():
@@ -113,14 +113,14 @@ def input_from_feature_columns(features, feature_columns, l2_reg_embedding=0.0):
     """(list of [B, 1, dim] embeddings, list of [B, d] dense values) of tf.feature_column
     columns (embedding and numeric), built with ctr_models' layers."""
     columns = to_ctr_columns(feature_columns)
-    return ctr_inputs.input_from_feature_columns(_model_inputs(features, columns), columns,
+    return ctr_inputs.input_from_feature_columns(model_inputs(features, columns), columns,
                                                  l2_reg_embedding, seed=1024)
 
 
 def get_linear_logit(features, linear_feature_columns, l2_reg_linear=0):
     """[B, 1]: the linear part over tf.feature_column columns (categorical and numeric)."""
     columns = to_ctr_columns(linear_feature_columns, linear=True)
-    return ctr_inputs.get_linear_logit(_model_inputs(features, columns), columns,
+    return ctr_inputs.get_linear_logit(model_inputs(features, columns), columns,
                                        prefix=LINEAR_SCOPE_NAME, l2_reg=l2_reg_linear)
 
 

@@ -1,10 +1,12 @@
-"""Core layers shared by most models: DNN and PredictionLayer."""
+"""Core layers shared by most models: DNN and PredictionLayer, and (as in DeepCTR) the DNN-based
+attention unit of DIN and EDCN's regulation module."""
 import tensorflow as tf
 import tf_keras as keras
 
 from .activation import activation_layer
+from .fields import check_rank3
 
-__all__ = ["DNN", "PredictionLayer"]
+__all__ = ["DNN", "PredictionLayer", "LocalActivationUnit", "RegulationModule"]
 
 TASKS = ("binary", "regression")
 
@@ -101,13 +103,92 @@ class PredictionLayer(keras.layers.Layer):
         return {**super().get_config(), "task": self.task, "use_bias": self.use_bias}
 
 
-# DeepCTR's layers.core also holds these two; ours live with the layers that use them. Resolved
-# lazily because both modules import this one.
-_DEEPCTR_NAMES = {"LocalActivationUnit": "sequence", "RegulationModule": "field_interaction"}
+class LocalActivationUnit(keras.layers.Layer):
+    """DIN's attention unit: scores each behaviour (key) against the candidate (query).
+
+    For every step t the MLP sees [q, k_t, q - k_t, q * k_t] and a final Dense(1) gives the score.
+    Input: [query [B, 1, d], keys [B, T, d]]. Output: scores [B, T, 1] (unnormalised; padding is
+    not masked here -- AttentionSequencePoolingLayer does that).
+    """
+
+    def __init__(self, hidden_units=(64, 32), activation="sigmoid", l2_reg=0, dropout_rate=0,
+                 use_bn=False, seed=1024, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_units = tuple(hidden_units)
+        self.activation = activation
+        self.l2_reg = l2_reg
+        self.dropout_rate = dropout_rate
+        self.use_bn = use_bn
+        self.seed = seed
+
+    def build(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
+            raise ValueError("LocalActivationUnit expects two inputs [query, keys], got "
+                             f"{input_shape}")
+        query_shape, keys_shape = (tf.TensorShape(s) for s in input_shape)
+        if query_shape.rank != 3 or keys_shape.rank != 3:
+            raise ValueError("LocalActivationUnit expects query [B, 1, d] and keys [B, T, d], got "
+                             f"{query_shape} and {keys_shape}")
+        if query_shape[1] is not None and query_shape[1] != 1:
+            raise ValueError(f"LocalActivationUnit query must have length 1, got {query_shape}")
+        if query_shape[-1] != keys_shape[-1]:
+            raise ValueError("LocalActivationUnit query and keys need the same embedding dim, got "
+                             f"{query_shape[-1]} and {keys_shape[-1]}")
+        self.dnn = (DNN(self.hidden_units, self.activation, self.l2_reg, self.dropout_rate,
+                        self.use_bn, seed=self.seed, name="att_dnn")
+                    if self.hidden_units else None)
+        self.score = keras.layers.Dense(
+            1, kernel_initializer=keras.initializers.GlorotNormal(seed=self.seed),
+            bias_initializer=keras.initializers.Zeros(), name="att_score")
+        super().build(input_shape)
+
+    def call(self, inputs, training=None):
+        query, keys = inputs
+        queries = tf.tile(query, [1, tf.shape(keys)[1], 1])  # [B, T, d]
+        att_input = tf.concat([queries, keys, queries - keys, queries * keys], axis=-1)
+        hidden = self.dnn(att_input, training=training) if self.dnn is not None else att_input
+        return self.score(hidden)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[1][0], input_shape[1][1], 1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def get_config(self):
+        return {**super().get_config(), "hidden_units": self.hidden_units,
+                "activation": self.activation, "l2_reg": self.l2_reg,
+                "dropout_rate": self.dropout_rate, "use_bn": self.use_bn, "seed": self.seed}
 
 
-def __getattr__(name):
-    if name in _DEEPCTR_NAMES:
-        import importlib
-        return getattr(importlib.import_module(f"{__package__}.{_DEEPCTR_NAMES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+class RegulationModule(keras.layers.Layer):
+    """EDCN's field-wise gating: e_i' = softmax_i(g / tau) * e_i, with one learned gate g_i per
+    field (initialised to 1, so the softmax starts uniform), then flattened.
+
+    `tau` (> 0) is the temperature; get_config stores tau itself, so a reloaded layer keeps it
+    (DeepCTR stored 1/tau and inverted the temperature on reload).
+
+    Input: [B, F, k]. Output: [B, F * k].
+    """
+
+    def __init__(self, tau=1.0, **kwargs):
+        if not tau > 0:
+            raise ValueError(f"RegulationModule tau must be > 0, got {tau!r}")
+        super().__init__(**kwargs)
+        self.tau = float(tau)
+
+    def build(self, input_shape):
+        self.field_size, self.embedding_size = check_rank3("RegulationModule", input_shape)
+        self.g = self.add_weight(name="field_weight", shape=(1, self.field_size, 1),
+                                 initializer=keras.initializers.Ones())
+        super().build(input_shape)
+
+    def call(self, inputs):
+        gate = tf.nn.softmax(self.g / self.tau, axis=1)
+        return tf.reshape(inputs * gate, (-1, self.field_size * self.embedding_size))
+
+    def compute_output_shape(self, input_shape):
+        return (None, int(input_shape[1]) * int(input_shape[2]))
+
+    def get_config(self):
+        return {**super().get_config(), "tau": self.tau}

@@ -9,24 +9,12 @@ row-major: (0,1), (0,2), ..., (1,2), ...
 import tensorflow as tf
 import tf_keras as keras
 
-from .core import DNN
-from .interaction import _field_shapes, _pair_indices, _stack_fields
+from .core import DNN, RegulationModule  # DeepCTR also exports the module from here
+from .fields import check_rank3, field_shapes, l2_or_none, pair_indices, stack_fields
 
 __all__ = ["InteractingLayer", "FGCNNLayer", "SENETLayer", "BilinearInteraction",
            "FieldWiseBiInteraction", "FwFMLayer", "FEFMLayer", "BridgeModule",
            "RegulationModule"]
-
-
-def _l2(value):
-    return keras.regularizers.l2(value) if value else None
-
-
-def _check_rank3(layer_name, input_shape):
-    shape = tf.TensorShape(input_shape).as_list()
-    if len(shape) != 3 or shape[1] is None or shape[2] is None:
-        raise ValueError(f"{layer_name} needs [batch, fields, embedding_size] input, "
-                         f"got shape {shape}")
-    return int(shape[1]), int(shape[2])
 
 
 def _glorot_normal_stack(count, seed):
@@ -63,7 +51,7 @@ class InteractingLayer(keras.layers.Layer):
         self.seed = seed
 
     def build(self, input_shape):
-        _, size = _check_rank3("InteractingLayer", input_shape)
+        _, size = check_rank3("InteractingLayer", input_shape)
         units = self.att_embedding_size * self.head_num
 
         def weight(name, offset):
@@ -160,7 +148,7 @@ class FGCNNLayer(keras.layers.Layer):
         return out
 
     def build(self, input_shape):
-        num_fields, size = _check_rank3("FGCNNLayer", input_shape)
+        num_fields, size = check_rank3("FGCNNLayer", input_shape)
         self.pooled_rows = self.stage_rows(num_fields)
         self.conv_layers, self.pooling_layers, self.dense_layers = [], [], []
         for i, rows in enumerate(self.pooled_rows):
@@ -185,7 +173,7 @@ class FGCNNLayer(keras.layers.Layer):
         return new_features[0] if len(new_features) == 1 else tf.concat(new_features, axis=1)
 
     def compute_output_shape(self, input_shape):
-        num_fields, size = _check_rank3("FGCNNLayer", input_shape)
+        num_fields, size = check_rank3("FGCNNLayer", input_shape)
         rows = self.stage_rows(num_fields)
         return (input_shape[0], sum(r * m for r, m in zip(rows, self.new_maps)), size)
 
@@ -214,7 +202,7 @@ class SENETLayer(keras.layers.Layer):
         self.seed = seed
 
     def build(self, input_shape):
-        self.num_fields, _ = _field_shapes("SENETLayer", input_shape)
+        self.num_fields, _ = field_shapes("SENETLayer", input_shape)
         reduction_size = max(1, self.num_fields // self.reduction_ratio)
         self.W_1 = self.add_weight(name="W_1", shape=(self.num_fields, reduction_size),
                                    initializer=keras.initializers.GlorotNormal(seed=self.seed))
@@ -224,7 +212,7 @@ class SENETLayer(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
-        x = _stack_fields(inputs)
+        x = stack_fields(inputs)
         z = tf.reduce_mean(x, axis=-1)
         a = tf.nn.relu(tf.matmul(tf.nn.relu(tf.matmul(z, self.W_1)), self.W_2))
         v = x * tf.expand_dims(a, axis=2)
@@ -263,8 +251,8 @@ class BilinearInteraction(keras.layers.Layer):
         self.seed = seed
 
     def build(self, input_shape):
-        self.num_fields, size = _field_shapes("BilinearInteraction", input_shape)
-        self.rows, self.cols = _pair_indices(self.num_fields)
+        self.num_fields, size = field_shapes("BilinearInteraction", input_shape)
+        self.rows, self.cols = pair_indices(self.num_fields)
         count = {"all": 1, "each": self.num_fields - 1,
                  "interaction": len(self.rows)}[self.bilinear_type]
         # all: [k, k]; each: [F - 1, k, k]; interaction: [F(F-1)/2, k, k]
@@ -275,7 +263,7 @@ class BilinearInteraction(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
-        x = _stack_fields(inputs)
+        x = stack_fields(inputs)
         left = tf.gather(x, self.rows, axis=1)
         right = tf.gather(x, self.cols, axis=1)
         if self.bilinear_type == "all":
@@ -287,7 +275,7 @@ class BilinearInteraction(keras.layers.Layer):
         return projected * right
 
     def compute_output_shape(self, input_shape):
-        num_fields, size = _field_shapes("BilinearInteraction", input_shape)
+        num_fields, size = field_shapes("BilinearInteraction", input_shape)
         return (None, num_fields * (num_fields - 1) // 2, size)
 
     def get_config(self):
@@ -316,13 +304,13 @@ class FieldWiseBiInteraction(keras.layers.Layer):
                 input_shape[0], (int, type(None))):
             raise ValueError("FieldWiseBiInteraction needs a list of at least 2 inputs "
                              f"[batch, fields, embedding_size] (one per group), got {input_shape}")
-        sizes = {_check_rank3("FieldWiseBiInteraction", s)[1] for s in input_shape}
+        sizes = {check_rank3("FieldWiseBiInteraction", s)[1] for s in input_shape}
         if len(sizes) > 1:
             raise ValueError(f"FieldWiseBiInteraction needs one embedding size across groups, "
                              f"got {sorted(sizes)}")
         size = sizes.pop()
         self.num_groups = len(input_shape)
-        self.rows, self.cols = _pair_indices(self.num_groups)
+        self.rows, self.cols = pair_indices(self.num_groups)
         self.kernel_mf = self.add_weight(name="kernel_mf", shape=(len(self.rows), 1),
                                          initializer=keras.initializers.Ones())
         self.kernel_fm = self.add_weight(name="kernel_fm", shape=(self.num_groups, 1),
@@ -365,13 +353,14 @@ class FwFMLayer(keras.layers.Layer):
         self.regularizer = regularizer
 
     def build(self, input_shape):
-        num_fields, _ = _check_rank3("FwFMLayer", input_shape)
+        num_fields, _ = check_rank3("FwFMLayer", input_shape)
         if num_fields != self.num_fields:
             raise ValueError(f"FwFMLayer was built for num_fields={self.num_fields} but its input "
                              f"has {num_fields} fields")
         self.field_strengths = self.add_weight(
             name="field_pair_strengths", shape=(num_fields, num_fields),
-            initializer=keras.initializers.TruncatedNormal(), regularizer=_l2(self.regularizer))
+            initializer=keras.initializers.TruncatedNormal(),
+            regularizer=l2_or_none(self.regularizer))
         super().build(input_shape)
 
     def call(self, inputs):
@@ -401,13 +390,14 @@ class FEFMLayer(keras.layers.Layer):
         self.regularizer = regularizer
 
     def build(self, input_shape):
-        self.num_fields, size = _check_rank3("FEFMLayer", input_shape)
+        self.num_fields, size = check_rank3("FEFMLayer", input_shape)
         if self.num_fields < 2:
             raise ValueError(f"FEFMLayer needs at least 2 fields, got {self.num_fields}")
-        self.rows, self.cols = _pair_indices(self.num_fields)
+        self.rows, self.cols = pair_indices(self.num_fields)
         self.field_embeddings = self.add_weight(
             name="field_embeddings", shape=(len(self.rows), size, size),
-            initializer=keras.initializers.TruncatedNormal(), regularizer=_l2(self.regularizer))
+            initializer=keras.initializers.TruncatedNormal(),
+            regularizer=l2_or_none(self.regularizer))
         super().build(input_shape)
 
     def call(self, inputs):
@@ -485,36 +475,3 @@ class BridgeModule(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "bridge_type": self.bridge_type,
                 "activation": self.activation}
-
-
-class RegulationModule(keras.layers.Layer):
-    """EDCN's field-wise gating: e_i' = softmax_i(g / tau) * e_i, with one learned gate g_i per
-    field (initialised to 1, so the softmax starts uniform), then flattened.
-
-    `tau` (> 0) is the temperature; get_config stores tau itself, so a reloaded layer keeps it
-    (DeepCTR stored 1/tau and inverted the temperature on reload).
-
-    Input: [B, F, k]. Output: [B, F * k].
-    """
-
-    def __init__(self, tau=1.0, **kwargs):
-        if not tau > 0:
-            raise ValueError(f"RegulationModule tau must be > 0, got {tau!r}")
-        super().__init__(**kwargs)
-        self.tau = float(tau)
-
-    def build(self, input_shape):
-        self.field_size, self.embedding_size = _check_rank3("RegulationModule", input_shape)
-        self.g = self.add_weight(name="field_weight", shape=(1, self.field_size, 1),
-                                 initializer=keras.initializers.Ones())
-        super().build(input_shape)
-
-    def call(self, inputs):
-        gate = tf.nn.softmax(self.g / self.tau, axis=1)
-        return tf.reshape(inputs * gate, (-1, self.field_size * self.embedding_size))
-
-    def compute_output_shape(self, input_shape):
-        return (None, int(input_shape[1]) * int(input_shape[2]))
-
-    def get_config(self):
-        return {**super().get_config(), "tau": self.tau}

@@ -4,57 +4,25 @@ Field-pair layers (AFMLayer, InnerProductLayer, OutterProductLayer) take DeepCTR
 a list of F tensors [B, 1, k], and also accept the stacked form [B, F, k]. Pairs (i, j), i < j,
 are enumerated row-major: (0,1), (0,2), ..., (1,2), ...
 """
-import itertools
-
 import tensorflow as tf
 import tf_keras as keras
 
 from .activation import activation_layer
+# DeepCTR's layers.interaction also holds the field-interaction layers; ours live in
+# field_interaction.py (which does not import this module) and are re-exported here.
+from .field_interaction import (  # noqa: F401
+    BilinearInteraction, BridgeModule, FEFMLayer, FGCNNLayer, FieldWiseBiInteraction, FwFMLayer,
+    InteractingLayer, SENETLayer)
+from .fields import field_shapes, l2_or_none, pair_indices, stack_fields
 
 __all__ = ["FM", "BiInteractionPooling", "AFMLayer", "CrossNet", "CrossNetMix", "CIN",
            "InnerProductLayer", "OutterProductLayer"]
 
 
-def _l2(value):
-    return keras.regularizers.l2(value) if value else None
-
-
-def _field_shapes(layer_name, input_shape, min_fields=2):
-    """(num_fields, embedding_size) of a list of [B, 1, k] shapes or one [B, F, k] shape."""
-    if isinstance(input_shape, (list, tuple)) and input_shape and not isinstance(
-            input_shape[0], (int, type(None))):
-        shapes = [tuple(tf.TensorShape(s).as_list()) for s in input_shape]
-        if any(len(s) != 3 or s[1] != 1 for s in shapes) or len({s[1:] for s in shapes}) > 1:
-            raise ValueError(f"{layer_name} needs a list of [batch, 1, embedding_size] inputs of "
-                             f"one embedding size, got shapes {shapes}")
-        num_fields, size = len(shapes), shapes[0][-1]
-    else:
-        shape = tf.TensorShape(input_shape).as_list()
-        if len(shape) != 3 or shape[1] is None:
-            raise ValueError(f"{layer_name} needs [batch, fields, embedding_size] input, "
-                             f"got shape {shape}")
-        num_fields, size = shape[1], shape[2]
-    if num_fields < min_fields:
-        raise ValueError(f"{layer_name} needs at least {min_fields} fields, got {num_fields}")
-    return num_fields, int(size)
-
-
-def _stack_fields(inputs):
-    """List of [B, 1, k] (or one [B, F, k]) -> [B, F, k]."""
-    if isinstance(inputs, (list, tuple)):
-        return inputs[0] if len(inputs) == 1 else tf.concat(list(inputs), axis=1)
-    return inputs
-
-
-def _pair_indices(num_fields):
-    pairs = list(itertools.combinations(range(num_fields), 2))
-    return [i for i, _ in pairs], [j for _, j in pairs]
-
-
 def _field_pairs(inputs, num_fields):
     """([B, P, k] left factors, [B, P, k] right factors) for the P = F(F-1)/2 pairs i < j."""
-    x = _stack_fields(inputs)
-    rows, cols = _pair_indices(num_fields)
+    x = stack_fields(inputs)
+    rows, cols = pair_indices(num_fields)
     return tf.gather(x, rows, axis=1), tf.gather(x, cols, axis=1)
 
 
@@ -116,11 +84,12 @@ class AFMLayer(keras.layers.Layer):
         self.seed = seed
 
     def build(self, input_shape):
-        self.num_fields, size = _field_shapes("AFMLayer", input_shape)
+        self.num_fields, size = field_shapes("AFMLayer", input_shape)
         glorot = lambda i: keras.initializers.GlorotNormal(seed=self.seed + i)
         self.attention_W = self.add_weight(name="attention_W",
                                            shape=(size, self.attention_factor),
-                                           initializer=glorot(0), regularizer=_l2(self.l2_reg_w))
+                                           initializer=glorot(0),
+                                           regularizer=l2_or_none(self.l2_reg_w))
         self.attention_b = self.add_weight(name="attention_b", shape=(self.attention_factor,),
                                            initializer=keras.initializers.Zeros())
         self.projection_h = self.add_weight(name="projection_h",
@@ -188,7 +157,7 @@ class CrossNet(keras.layers.Layer):
         self.kernels = [self.add_weight(name=f"kernel{i}", shape=kernel_shape,
                                         initializer=keras.initializers.GlorotNormal(
                                             seed=self.seed + i),
-                                        regularizer=_l2(self.l2_reg))
+                                        regularizer=l2_or_none(self.l2_reg))
                         for i in range(self.layer_num)]
         self.bias = [self.add_weight(name=f"bias{i}", shape=(dim,),
                                      initializer=keras.initializers.Zeros())
@@ -243,7 +212,7 @@ class CrossNetMix(keras.layers.Layer):
             return self.add_weight(name=f"{name}{i}", shape=shape,
                                    initializer=keras.initializers.GlorotNormal(
                                        seed=self.seed + 4 * i + offset),
-                                   regularizer=_l2(self.l2_reg))
+                                   regularizer=l2_or_none(self.l2_reg))
 
         self.U_list = [weight("U_list", i, (e, dim, r), 0) for i in range(self.layer_num)]
         self.V_list = [weight("V_list", i, (e, dim, r), 1) for i in range(self.layer_num)]
@@ -313,7 +282,7 @@ class CIN(keras.layers.Layer):
             self.filters.append(self.add_weight(
                 name=f"filter{i}", shape=(self.field_nums[0] * self.field_nums[-1], size),
                 initializer=keras.initializers.GlorotUniform(seed=self.seed + i),
-                regularizer=_l2(self.l2_reg)))
+                regularizer=l2_or_none(self.l2_reg)))
             self.bias.append(self.add_weight(name=f"bias{i}", shape=(size,),
                                              initializer=keras.initializers.Zeros()))
             self.field_nums.append(size // 2 if self.split_half else size)
@@ -362,7 +331,7 @@ class InnerProductLayer(keras.layers.Layer):
         self.reduce_sum = reduce_sum
 
     def build(self, input_shape):
-        self.num_fields, self.embedding_size = _field_shapes("InnerProductLayer", input_shape)
+        self.num_fields, self.embedding_size = field_shapes("InnerProductLayer", input_shape)
         super().build(input_shape)
 
     def call(self, inputs):
@@ -373,7 +342,7 @@ class InnerProductLayer(keras.layers.Layer):
         return product
 
     def compute_output_shape(self, input_shape):
-        num_fields, size = _field_shapes("InnerProductLayer", input_shape)
+        num_fields, size = field_shapes("InnerProductLayer", input_shape)
         return (None, num_fields * (num_fields - 1) // 2, 1 if self.reduce_sum else size)
 
     def get_config(self):
@@ -400,7 +369,7 @@ class OutterProductLayer(keras.layers.Layer):
         self.seed = seed
 
     def build(self, input_shape):
-        self.num_fields, size = _field_shapes("OutterProductLayer", input_shape)
+        self.num_fields, size = field_shapes("OutterProductLayer", input_shape)
         num_pairs = self.num_fields * (self.num_fields - 1) // 2
         shape = {"mat": (size, num_pairs, size), "vec": (num_pairs, size),
                  "num": (num_pairs, 1)}[self.kernel_type]
@@ -415,21 +384,8 @@ class OutterProductLayer(keras.layers.Layer):
         return tf.reduce_sum(p * q * self.kernel, axis=-1)
 
     def compute_output_shape(self, input_shape):
-        num_fields, _ = _field_shapes("OutterProductLayer", input_shape)
+        num_fields, _ = field_shapes("OutterProductLayer", input_shape)
         return (None, num_fields * (num_fields - 1) // 2)
 
     def get_config(self):
         return {**super().get_config(), "kernel_type": self.kernel_type, "seed": self.seed}
-
-
-# DeepCTR's layers.interaction also holds the field-interaction layers; ours live in
-# field_interaction.py, which imports this module, so they are resolved lazily.
-_FIELD_INTERACTION_NAMES = ("InteractingLayer", "FGCNNLayer", "SENETLayer", "BilinearInteraction",
-                            "FieldWiseBiInteraction", "FwFMLayer", "FEFMLayer", "BridgeModule")
-
-
-def __getattr__(name):
-    if name in _FIELD_INTERACTION_NAMES:
-        from . import field_interaction
-        return getattr(field_interaction, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

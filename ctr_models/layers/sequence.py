@@ -4,8 +4,9 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from .core import DNN
+from .core import LocalActivationUnit  # DeepCTR also exports the unit from here
 from .normalization import LayerNormalization
+from .pooling import KMaxPooling  # noqa: F401  (DeepCTR exports it from layers.sequence)
 from .recurrent import DynamicGRU  # noqa: F401  (DeepCTR exports it from layers.sequence)
 
 __all__ = ["SequencePoolingLayer", "WeightedSequenceLayer", "LocalActivationUnit",
@@ -112,64 +113,6 @@ class WeightedSequenceLayer(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "weight_normalization": self.weight_normalization,
                 "supports_masking": self.supports_masking}
-
-
-class LocalActivationUnit(keras.layers.Layer):
-    """DIN's attention unit: scores each behaviour (key) against the candidate (query).
-
-    For every step t the MLP sees [q, k_t, q - k_t, q * k_t] and a final Dense(1) gives the score.
-    Input: [query [B, 1, d], keys [B, T, d]]. Output: scores [B, T, 1] (unnormalised; padding is
-    not masked here -- AttentionSequencePoolingLayer does that).
-    """
-
-    def __init__(self, hidden_units=(64, 32), activation="sigmoid", l2_reg=0, dropout_rate=0,
-                 use_bn=False, seed=1024, **kwargs):
-        super().__init__(**kwargs)
-        self.hidden_units = tuple(hidden_units)
-        self.activation = activation
-        self.l2_reg = l2_reg
-        self.dropout_rate = dropout_rate
-        self.use_bn = use_bn
-        self.seed = seed
-
-    def build(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
-            raise ValueError("LocalActivationUnit expects two inputs [query, keys], got "
-                             f"{input_shape}")
-        query_shape, keys_shape = (tf.TensorShape(s) for s in input_shape)
-        if query_shape.rank != 3 or keys_shape.rank != 3:
-            raise ValueError("LocalActivationUnit expects query [B, 1, d] and keys [B, T, d], got "
-                             f"{query_shape} and {keys_shape}")
-        if query_shape[1] is not None and query_shape[1] != 1:
-            raise ValueError(f"LocalActivationUnit query must have length 1, got {query_shape}")
-        if query_shape[-1] != keys_shape[-1]:
-            raise ValueError("LocalActivationUnit query and keys need the same embedding dim, got "
-                             f"{query_shape[-1]} and {keys_shape[-1]}")
-        self.dnn = (DNN(self.hidden_units, self.activation, self.l2_reg, self.dropout_rate,
-                        self.use_bn, seed=self.seed, name="att_dnn")
-                    if self.hidden_units else None)
-        self.score = keras.layers.Dense(
-            1, kernel_initializer=keras.initializers.GlorotNormal(seed=self.seed),
-            bias_initializer=keras.initializers.Zeros(), name="att_score")
-        super().build(input_shape)
-
-    def call(self, inputs, training=None):
-        query, keys = inputs
-        queries = tf.tile(query, [1, tf.shape(keys)[1], 1])  # [B, T, d]
-        att_input = tf.concat([queries, keys, queries - keys, queries * keys], axis=-1)
-        hidden = self.dnn(att_input, training=training) if self.dnn is not None else att_input
-        return self.score(hidden)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[1][0], input_shape[1][1], 1)
-
-    def compute_mask(self, inputs, mask=None):
-        return None
-
-    def get_config(self):
-        return {**super().get_config(), "hidden_units": self.hidden_units,
-                "activation": self.activation, "l2_reg": self.l2_reg,
-                "dropout_rate": self.dropout_rate, "use_bn": self.use_bn, "seed": self.seed}
 
 
 class AttentionSequencePoolingLayer(keras.layers.Layer):
@@ -665,5 +608,3 @@ class BiLSTM(keras.layers.Layer):
                 "res_layers": self.res_layers, "dropout_rate": self.dropout_rate,
                 "merge_mode": self.merge_mode}
 
-
-from .pooling import KMaxPooling  # noqa: E402,F401  (DeepCTR exports it from layers.sequence)

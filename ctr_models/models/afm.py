@@ -5,11 +5,10 @@ attention-weighted sum of the pairwise field interactions, per fm_group.
                          └─ embeddings ─ AFMLayer per fm_group ─┴─ + ─ PredictionLayer
                             (use_attention=False: FM instead of AFMLayer)
 """
-from ..feature_column import DEFAULT_GROUP_NAME, DenseFeat
-from ..inputs import get_linear_logit, input_from_feature_columns
+from ..columns import DEFAULT_GROUP_NAME, DenseFeat
 from ..layers.interaction import FM, AFMLayer
 from ..layers.utils import concat_func
-from .base import (add_func, as_group_tuple, build_features, check_equal_dims, check_task,
+from .base import (add_func, as_group_tuple, check_equal_dims, check_task, linear_and_embeddings,
                    output_model, sparse_columns)
 
 
@@ -33,12 +32,9 @@ def AFM(linear_feature_columns, dnn_feature_columns, fm_group=DEFAULT_GROUP_NAME
             raise ValueError(f"AFM needs at least 2 sparse fields in fm_group {group!r}, got "
                              f"{[fc.name for fc in fields.get(group, [])]}")
         check_equal_dims(fields[group], "AFM", f"pairwise interactions within group {group!r}")
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                                    l2_reg=l2_reg_linear)
-    group_embeddings, _ = input_from_feature_columns(
-        features, dnn_feature_columns, l2_reg_embedding, seed, support_dense=False,
-        support_group=True)
+    features, linear_logit, group_embeddings, _ = linear_and_embeddings(
+        linear_feature_columns, dnn_feature_columns, l2_reg_linear, l2_reg_embedding, seed,
+        support_dense=False, support_group=True)
     if use_attention:
         interaction = lambda embeddings: AFMLayer(attention_factor, l2_reg_att, afm_dropout,
                                                   seed)(embeddings)

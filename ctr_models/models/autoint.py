@@ -12,12 +12,11 @@ optionally beside a DNN, plus a linear part.
 """
 import tf_keras as keras
 
-from ..inputs import get_linear_logit, input_from_feature_columns
 from ..layers.core import DNN
 from ..layers.field_interaction import InteractingLayer
 from ..layers.utils import combined_dnn_input, concat_func
-from .base import (add_func, build_features, check_equal_dims, check_task, logit_dense,
-                   output_model, sparse_columns)
+from .base import (add_func, check_task, linear_and_embeddings, logit_dense, output_model,
+                   require_sparse_fields)
 
 
 def AutoInt(linear_feature_columns, dnn_feature_columns, att_layer_num=3, att_embedding_size=8,
@@ -32,15 +31,10 @@ def AutoInt(linear_feature_columns, dnn_feature_columns, att_layer_num=3, att_em
         raise ValueError(f"AutoInt needs att_layer_num > 0 or a non-empty dnn_hidden_units, got "
                          f"att_layer_num={att_layer_num!r}, dnn_hidden_units={dnn_hidden_units!r}")
     if att_layer_num > 0:
-        if not sparse_columns(dnn_feature_columns):
-            raise ValueError("AutoInt's attention needs at least one SparseFeat/VarLenSparseFeat "
-                             "in dnn_feature_columns (or pass att_layer_num=0)")
-        check_equal_dims(dnn_feature_columns, "AutoInt", "self-attention over fields")
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                                    l2_reg=l2_reg_linear)
-    sparse_embeddings, dense_values = input_from_feature_columns(
-        features, dnn_feature_columns, l2_reg_embedding, seed)
+        require_sparse_fields(dnn_feature_columns, "AutoInt",
+                              "self-attention over fields; att_layer_num=0 drops it")
+    features, linear_logit, sparse_embeddings, dense_values = linear_and_embeddings(
+        linear_feature_columns, dnn_feature_columns, l2_reg_linear, l2_reg_embedding, seed)
     towers = []
     if att_layer_num > 0:
         att = concat_func(sparse_embeddings, axis=1)

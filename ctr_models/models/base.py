@@ -1,12 +1,18 @@
 """Pieces every model composes: inputs, the DNN logit head, argument checks, the output."""
+from typing import NamedTuple
+
 import tf_keras as keras
 
-from ..feature_column import DEFAULT_GROUP_NAME, SparseFeat, VarLenSparseFeat, build_input_features
+from ..columns import DEFAULT_GROUP_NAME, SparseFeat, VarLenSparseFeat, build_input_features
+from ..inputs import get_linear_logit, input_from_feature_columns
 from ..layers.core import DNN, TASKS, PredictionLayer
+from ..layers.utils import combined_dnn_input, concat_func
 
 __all__ = ["build_features", "add_func", "dnn_logit", "output_model", "check_task",
            "grouped_interaction_model", "cross_deep_model", "linear_deep_model",
            "check_equal_dims", "as_group_tuple", "sparse_columns", "logit_dense",
+           "require_sparse_fields", "LinearAndEmbeddings", "linear_and_embeddings",
+           "features_and_linear_logit",
            "check_multitask", "embedded_dnn_input", "tower_logits", "multitask_output_model"]
 
 
@@ -72,6 +78,54 @@ def check_equal_dims(feature_columns, model_name, reason="its interaction layer"
                          f"got {detail}")
 
 
+def require_sparse_fields(feature_columns, model_name, purpose, min_fields=1):
+    """Raises unless `feature_columns` hold at least `min_fields` SparseFeat/VarLenSparseFeat
+    columns of one embedding_dim: what a layer over the stacked field embeddings needs
+    (`purpose` names it in the message)."""
+    fields = sparse_columns(feature_columns)
+    if len(fields) < min_fields:
+        if min_fields == 1:
+            raise ValueError(f"{model_name} needs at least one SparseFeat/VarLenSparseFeat in "
+                             f"dnn_feature_columns ({purpose})")
+        raise ValueError(f"{model_name} needs at least {min_fields} sparse fields in "
+                         f"dnn_feature_columns ({purpose}), got {[fc.name for fc in fields]}")
+    check_equal_dims(feature_columns, model_name, purpose)
+
+
+class LinearAndEmbeddings(NamedTuple):
+    """The common start of the models with a linear part (see linear_and_embeddings)."""
+    features: dict        # name -> keras.Input, for every column of both lists
+    linear_logit: object  # [B, 1]: the wide part over linear_feature_columns
+    embeddings: object    # input_from_feature_columns' sparse embeddings (list, or by group)
+    dense_values: list    # [B, dimension] per DenseFeat of dnn_feature_columns
+
+
+def features_and_linear_logit(linear_feature_columns, dnn_feature_columns, l2_reg_linear, seed):
+    """(name -> keras.Input for the union of both column lists, the linear logit [B, 1] over
+    `linear_feature_columns`)."""
+    features = build_features(linear_feature_columns, dnn_feature_columns)
+    return features, get_linear_logit(features, linear_feature_columns, seed=seed,
+                                      prefix="linear", l2_reg=l2_reg_linear)
+
+
+def linear_and_embeddings(linear_feature_columns, dnn_feature_columns, l2_reg_linear,
+                          l2_reg_embedding, seed, support_dense=True, support_group=False):
+    """Inputs for the union of both column lists, the linear logit over the linear columns and
+    the embeddings of the dnn columns (input_from_feature_columns with `support_dense` /
+    `support_group`): the first three boxes of most diagrams. Built in this order, which fixes
+    the layers' names and the order of the saved weights.
+
+        inputs ─┬─ linear logit
+                └─ embeddings [B, 1, k] per field, dense values
+    """
+    features, linear_logit = features_and_linear_logit(
+        linear_feature_columns, dnn_feature_columns, l2_reg_linear, seed)
+    embeddings, dense_values = input_from_feature_columns(
+        features, dnn_feature_columns, l2_reg_embedding, seed, support_dense=support_dense,
+        support_group=support_group)
+    return LinearAndEmbeddings(features, linear_logit, embeddings, dense_values)
+
+
 def as_group_tuple(group):
     """fm_group may be given as one group name or a sequence of names (DeepCTR accepted a string
     and then tested membership by substring; here a string means exactly that one group)."""
@@ -93,17 +147,13 @@ def grouped_interaction_model(name, linear_feature_columns, dnn_feature_columns,
                 ├─ embeddings ─┬─ interaction per group ──┤─ + ─ PredictionLayer
                 │              └─ DNN ─ Dense(1) ─────────┘
     """
-    from ..inputs import get_linear_logit, input_from_feature_columns
-    from ..layers.utils import combined_dnn_input, concat_func
     check_task(task, name)
     fm_group = as_group_tuple(fm_group)
     check_equal_dims([fc for fc in dnn_feature_columns if getattr(fc, "group_name", None)
                       in fm_group], name, "pairwise interactions within an fm_group")
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                                    l2_reg=l2_reg_linear)
-    group_embeddings, dense_values = input_from_feature_columns(
-        features, dnn_feature_columns, l2_reg_embedding, seed, support_group=True)
+    features, linear_logit, group_embeddings, dense_values = linear_and_embeddings(
+        linear_feature_columns, dnn_feature_columns, l2_reg_linear, l2_reg_embedding, seed,
+        support_group=True)
     logits = [linear_logit]
     logits += [interaction(concat_func(embeddings, axis=1))
                for group, embeddings in group_embeddings.items() if group in fm_group]
@@ -123,14 +173,9 @@ def linear_deep_model(name, linear_feature_columns, dnn_feature_columns, dnn_hid
         inputs ─┬─ linear logit ─────────────────────────┐
                 └─ embeddings + dense ─ DNN ─ Dense(1) ──┴─ + ─ PredictionLayer
     """
-    from ..inputs import get_linear_logit, input_from_feature_columns
-    from ..layers.utils import combined_dnn_input
     check_task(task, name)
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                                    l2_reg=l2_reg_linear)
-    sparse_embeddings, dense_values = input_from_feature_columns(
-        features, dnn_feature_columns, l2_reg_embedding, seed)
+    features, linear_logit, sparse_embeddings, dense_values = linear_and_embeddings(
+        linear_feature_columns, dnn_feature_columns, l2_reg_linear, l2_reg_embedding, seed)
     deep_logit = dnn_logit(combined_dnn_input(sparse_embeddings, dense_values), dnn_hidden_units,
                            dnn_activation, l2_reg_dnn, dnn_dropout, False, seed)
     return output_model(features, add_func([linear_logit, deep_logit]), task, name)
@@ -146,16 +191,11 @@ def cross_deep_model(name, linear_feature_columns, dnn_feature_columns, cross_la
                 └─ x0 ─┬─ cross_layer ─┐                                     │
                        └─ DNN ─────────┴─ concat ─ Dense(1) ─────────────────┴─ + ─ Prediction
     """
-    from ..inputs import get_linear_logit, input_from_feature_columns
-    from ..layers.utils import combined_dnn_input, concat_func
     check_task(task, name)
     if cross_layer is None and not dnn_hidden_units:
         raise ValueError(f"{name} needs cross_num > 0 or a non-empty dnn_hidden_units")
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                                    l2_reg=l2_reg_linear)
-    sparse_embeddings, dense_values = input_from_feature_columns(
-        features, dnn_feature_columns, l2_reg_embedding, seed)
+    features, linear_logit, sparse_embeddings, dense_values = linear_and_embeddings(
+        linear_feature_columns, dnn_feature_columns, l2_reg_linear, l2_reg_embedding, seed)
     x0 = combined_dnn_input(sparse_embeddings, dense_values)
     towers = [cross_layer(x0)] if cross_layer is not None else []
     if dnn_hidden_units:
@@ -197,8 +237,6 @@ def check_multitask(name, task_types, task_names):
 def embedded_dnn_input(features, dnn_feature_columns, l2_reg_embedding, seed):
     """[B, sum of embedding dims + dense dims]: every column's embedding, flattened, and dense
     values, concatenated (the common input of the multi-task models' experts and towers)."""
-    from ..inputs import input_from_feature_columns
-    from ..layers.utils import combined_dnn_input
     sparse_embeddings, dense_values = input_from_feature_columns(
         features, dnn_feature_columns, l2_reg_embedding, seed)
     return combined_dnn_input(sparse_embeddings, dense_values)

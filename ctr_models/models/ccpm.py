@@ -9,12 +9,11 @@ stacked field embeddings with flexible k-max pooling, then a DNN, plus a linear 
 """
 import tf_keras as keras
 
-from ..feature_column import DenseFeat
-from ..inputs import get_linear_logit, input_from_feature_columns
+from ..columns import DenseFeat
 from ..layers.pooling import KMaxPooling
 from ..layers.utils import concat_func
-from .base import (add_func, build_features, check_equal_dims, check_task, dnn_logit,
-                   output_model, sparse_columns)
+from .base import (add_func, check_task, dnn_logit, linear_and_embeddings, output_model,
+                   require_sparse_fields, sparse_columns)
 
 
 def _pooling_k(i, num_layers, num_fields):
@@ -38,16 +37,11 @@ def CCPM(linear_feature_columns, dnn_feature_columns, conv_kernel_width=(6, 5),
     dense = [fc.name for fc in dnn_feature_columns if isinstance(fc, DenseFeat)]
     if dense:
         raise ValueError(f"CCPM does not take DenseFeat in dnn_feature_columns, got {dense}")
+    require_sparse_fields(dnn_feature_columns, "CCPM", "its convolution over stacked fields")
     num_fields = len(sparse_columns(dnn_feature_columns))
-    if num_fields == 0:
-        raise ValueError("CCPM needs at least one SparseFeat/VarLenSparseFeat in "
-                         "dnn_feature_columns")
-    check_equal_dims(dnn_feature_columns, "CCPM", "its convolution over stacked fields")
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                                    l2_reg=l2_reg_linear)
-    sparse_embeddings, _ = input_from_feature_columns(features, dnn_feature_columns,
-                                                      l2_reg_embedding, seed, support_dense=False)
+    features, linear_logit, sparse_embeddings, _ = linear_and_embeddings(
+        linear_feature_columns, dnn_feature_columns, l2_reg_linear, l2_reg_embedding, seed,
+        support_dense=False)
     x = keras.layers.Reshape((num_fields, -1, 1))(concat_func(sparse_embeddings, axis=1))
     rows = num_fields
     for i, (width, filters) in enumerate(zip(conv_kernel_width, conv_filters), start=1):

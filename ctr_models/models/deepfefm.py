@@ -14,7 +14,7 @@ the paper's ablations.
 """
 import tensorflow as tf
 
-from ..feature_column import DEFAULT_GROUP_NAME
+from ..columns import DEFAULT_GROUP_NAME
 from ..inputs import get_linear_logit, input_from_feature_columns
 from ..layers.field_interaction import FEFMLayer
 from ..layers.utils import combined_dnn_input, concat_func

@@ -4,7 +4,7 @@
                          ├─ embeddings ─┬─ FM (per fm_group) ─┤─ + ─ PredictionLayer
                          │              └─ DNN ─ Dense(1) ────┘
 """
-from ..feature_column import DEFAULT_GROUP_NAME
+from ..columns import DEFAULT_GROUP_NAME
 from ..layers.interaction import FM
 from .base import grouped_interaction_model
 

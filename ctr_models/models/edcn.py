@@ -16,13 +16,12 @@ softmax gates with temperature tau) give each tower its next input.
 """
 import tf_keras as keras
 
-from ..inputs import get_linear_logit, input_from_feature_columns
 from ..layers.core import DNN
 from ..layers.field_interaction import BridgeModule, RegulationModule
 from ..layers.interaction import CrossNet
 from ..layers.utils import concat_func
-from .base import (add_func, build_features, check_equal_dims, check_task, logit_dense,
-                   output_model, sparse_columns)
+from .base import (add_func, check_task, linear_and_embeddings, logit_dense, output_model,
+                   require_sparse_fields)
 
 
 def EDCN(linear_feature_columns, dnn_feature_columns, cross_num=2,
@@ -46,15 +45,10 @@ def EDCN(linear_feature_columns, dnn_feature_columns, cross_num=2,
                          f"got {bridge_type!r}")
     if not tau > 0:
         raise ValueError(f"EDCN tau must be > 0, got {tau!r}")
-    if not sparse_columns(dnn_feature_columns):
-        raise ValueError("EDCN needs at least one SparseFeat/VarLenSparseFeat in "
-                         "dnn_feature_columns")
-    check_equal_dims(dnn_feature_columns, "EDCN", "the bridge reshapes to [fields, dim]")
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                                    l2_reg=l2_reg_linear)
-    sparse_embeddings, _ = input_from_feature_columns(
-        features, dnn_feature_columns, l2_reg_embedding, seed, support_dense=False)
+    require_sparse_fields(dnn_feature_columns, "EDCN", "the bridge reshapes to [fields, dim]")
+    features, linear_logit, sparse_embeddings, _ = linear_and_embeddings(
+        linear_feature_columns, dnn_feature_columns, l2_reg_linear, l2_reg_embedding, seed,
+        support_dense=False)
     fields = concat_func(sparse_embeddings, axis=1)
     field_size, embedding_size = int(fields.shape[1]), int(fields.shape[2])
     for i in range(cross_num):

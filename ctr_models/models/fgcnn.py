@@ -14,13 +14,13 @@ original and generated fields, their pairwise inner products and the dense value
 """
 import tf_keras as keras
 
-from ..inputs import get_linear_logit, input_from_feature_columns
+from ..inputs import input_from_feature_columns
 from ..layers.core import DNN
 from ..layers.field_interaction import FGCNNLayer
 from ..layers.interaction import InnerProductLayer
 from ..layers.utils import combined_dnn_input, concat_func
-from .base import (add_func, build_features, check_equal_dims, check_task, logit_dense,
-                   output_model, sparse_columns)
+from .base import (add_func, check_task, linear_and_embeddings, logit_dense, output_model,
+                   require_sparse_fields, sparse_columns)
 
 
 def FGCNN(linear_feature_columns, dnn_feature_columns, conv_kernel_width=(7, 7, 7, 7),
@@ -38,20 +38,14 @@ def FGCNN(linear_feature_columns, dnn_feature_columns, conv_kernel_width=(7, 7, 
         raise ValueError(f"FGCNN conv_kernel_width, conv_filters, new_maps and pooling_width must "
                          f"have the same length, got {conv_kernel_width!r}, {conv_filters!r}, "
                          f"{new_maps!r}, {pooling_width!r}")
+    require_sparse_fields(dnn_feature_columns, "FGCNN", "convolution over the field matrix")
     fields = [fc.name for fc in sparse_columns(dnn_feature_columns)]
-    if not fields:
-        raise ValueError("FGCNN needs at least one SparseFeat/VarLenSparseFeat in "
-                         "dnn_feature_columns")
-    check_equal_dims(dnn_feature_columns, "FGCNN", "convolution over the field matrix")
     generator = None
     if conv_filters:
         generator = FGCNNLayer(conv_filters, conv_kernel_width, new_maps, pooling_width)
         generator.stage_rows(len(fields))  # raises now if pooling leaves no rows
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                                    l2_reg=l2_reg_linear)
-    sparse_embeddings, dense_values = input_from_feature_columns(
-        features, dnn_feature_columns, l2_reg_embedding, seed)
+    features, linear_logit, sparse_embeddings, dense_values = linear_and_embeddings(
+        linear_feature_columns, dnn_feature_columns, l2_reg_linear, l2_reg_embedding, seed)
     all_fields = concat_func(sparse_embeddings, axis=1)
     if generator is not None:
         fg_embeddings, _ = input_from_feature_columns(features, dnn_feature_columns,

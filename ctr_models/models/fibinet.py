@@ -12,12 +12,11 @@ bilinear interactions of the original and of the reweighted fields feed a DNN.
                               │
                 DNN ─ Dense(1) ─ + linear logit ─ PredictionLayer
 """
-from ..inputs import get_linear_logit, input_from_feature_columns
 from ..layers.core import DNN
 from ..layers.field_interaction import BilinearInteraction, SENETLayer
 from ..layers.utils import combined_dnn_input
-from .base import (add_func, build_features, check_equal_dims, check_task, logit_dense,
-                   output_model, sparse_columns)
+from .base import (add_func, check_task, linear_and_embeddings, logit_dense, output_model,
+                   require_sparse_fields)
 
 
 def FiBiNET(linear_feature_columns, dnn_feature_columns, bilinear_type="interaction",
@@ -31,16 +30,10 @@ def FiBiNET(linear_feature_columns, dnn_feature_columns, bilinear_type="interact
     if bilinear_type not in BilinearInteraction.BILINEAR_TYPES:
         raise ValueError(f"FiBiNET bilinear_type must be one of "
                          f"{BilinearInteraction.BILINEAR_TYPES}, got {bilinear_type!r}")
-    fields = [fc.name for fc in sparse_columns(dnn_feature_columns)]
-    if len(fields) < 2:
-        raise ValueError(f"FiBiNET needs at least 2 sparse fields in dnn_feature_columns, "
-                         f"got {fields}")
-    check_equal_dims(dnn_feature_columns, "FiBiNET", "bilinear field interactions")
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                                    l2_reg=l2_reg_linear)
-    sparse_embeddings, dense_values = input_from_feature_columns(
-        features, dnn_feature_columns, l2_reg_embedding, seed)
+    require_sparse_fields(dnn_feature_columns, "FiBiNET", "bilinear field interactions",
+                          min_fields=2)
+    features, linear_logit, sparse_embeddings, dense_values = linear_and_embeddings(
+        linear_feature_columns, dnn_feature_columns, l2_reg_linear, l2_reg_embedding, seed)
     senet_embeddings = SENETLayer(reduction_ratio, seed)(sparse_embeddings)
     senet_bilinear = BilinearInteraction(bilinear_type, seed)(senet_embeddings)
     bilinear = BilinearInteraction(bilinear_type, seed + 1)(sparse_embeddings)

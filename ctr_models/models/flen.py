@@ -10,11 +10,10 @@ groups + FM within groups) sits beside a DNN.
                                       │
                                    Dense(1) ─ + linear logit ─ PredictionLayer
 """
-from ..inputs import get_linear_logit, input_from_feature_columns
 from ..layers.core import DNN
 from ..layers.field_interaction import FieldWiseBiInteraction
 from ..layers.utils import combined_dnn_input, concat_func
-from .base import (add_func, build_features, check_equal_dims, check_task, logit_dense,
+from .base import (add_func, check_equal_dims, check_task, linear_and_embeddings, logit_dense,
                    output_model, sparse_columns)
 
 
@@ -32,11 +31,9 @@ def FLEN(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128
         raise ValueError(f"FLEN needs sparse fields in at least 2 distinct group_names (set "
                          f"SparseFeat(group_name=...), e.g. user/item/context), got {groups}")
     check_equal_dims(dnn_feature_columns, "FLEN", "field-wise bi-interaction")
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                                    l2_reg=l2_reg_linear)
-    group_embeddings, dense_values = input_from_feature_columns(
-        features, dnn_feature_columns, l2_reg_embedding, seed, support_group=True)
+    features, linear_logit, group_embeddings, dense_values = linear_and_embeddings(
+        linear_feature_columns, dnn_feature_columns, l2_reg_linear, l2_reg_embedding, seed,
+        support_group=True)
     field_wise = FieldWiseBiInteraction(seed=seed)(
         [concat_func(embeddings, axis=1) for embeddings in group_embeddings.values()])
     deep = combined_dnn_input([e for group in group_embeddings.values() for e in group],

@@ -9,7 +9,7 @@ field pair, per fm_group; optionally beside a DNN.
                                     │
                                   + linear logit ─ PredictionLayer
 """
-from ..feature_column import DEFAULT_GROUP_NAME
+from ..columns import DEFAULT_GROUP_NAME
 from ..layers.field_interaction import FwFMLayer
 from .base import grouped_interaction_model
 

@@ -14,7 +14,7 @@ factor m_x,i; the factors rescale both the field's linear weight and its embeddi
 import tensorflow as tf
 import tf_keras as keras
 
-from ..feature_column import VarLenSparseFeat
+from ..columns import VarLenSparseFeat
 from ..inputs import (embed_in_column_order, embedding_columns_in_order, get_dense_input,
                       get_linear_logit)
 from ..layers.core import DNN

@@ -7,11 +7,10 @@ embeddings, then a DNN, plus a linear part.
 """
 import tf_keras as keras
 
-from ..inputs import get_linear_logit, input_from_feature_columns
 from ..layers.interaction import BiInteractionPooling
 from ..layers.utils import combined_dnn_input, concat_func
-from .base import (add_func, build_features, check_equal_dims, check_task, dnn_logit,
-                   output_model, sparse_columns)
+from .base import (add_func, check_task, dnn_logit, linear_and_embeddings, output_model,
+                   require_sparse_fields)
 
 
 def NFM(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128, 64),
@@ -20,15 +19,9 @@ def NFM(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128,
     """NFM. `bi_dropout` drops Bi-Interaction outputs while training. An empty
     `dnn_hidden_units` is the paper's NFM-0: the pooled vector is projected straight to a logit."""
     check_task(task, "NFM")
-    if not sparse_columns(dnn_feature_columns):
-        raise ValueError("NFM needs at least one SparseFeat/VarLenSparseFeat in "
-                         "dnn_feature_columns (Bi-Interaction pooling)")
-    check_equal_dims(dnn_feature_columns, "NFM", "Bi-Interaction pooling")
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                                    l2_reg=l2_reg_linear)
-    sparse_embeddings, dense_values = input_from_feature_columns(
-        features, dnn_feature_columns, l2_reg_embedding, seed)
+    require_sparse_fields(dnn_feature_columns, "NFM", "Bi-Interaction pooling")
+    features, linear_logit, sparse_embeddings, dense_values = linear_and_embeddings(
+        linear_feature_columns, dnn_feature_columns, l2_reg_linear, l2_reg_embedding, seed)
     bi_out = BiInteractionPooling()(concat_func(sparse_embeddings, axis=1))
     if bi_dropout:
         bi_out = keras.layers.Dropout(bi_dropout, seed=seed)(bi_out)

@@ -13,11 +13,12 @@ and the products feed a DNN.
 import tensorflow as tf
 import tf_keras as keras
 
-from ..feature_column import DEFAULT_GROUP_NAME, SparseFeat, VarLenSparseFeat
-from ..inputs import embed_in_column_order, get_dense_input, get_linear_logit
+from ..columns import DEFAULT_GROUP_NAME, SparseFeat, VarLenSparseFeat
+from ..inputs import embed_in_column_order, get_dense_input
 from ..layers.core import DNN
 from ..layers.utils import combined_dnn_input, concat_func
-from .base import add_func, build_features, check_equal_dims, check_task, logit_dense, output_model
+from .base import (add_func, check_task, features_and_linear_logit, logit_dense, output_model,
+                   require_sparse_fields)
 
 
 def _for_partner(fc, partner):
@@ -44,13 +45,10 @@ def ONN(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128,
     # DeepCTR's pair order: the SparseFeats, then the VarLenSparseFeats, each as listed
     fields = ([fc for fc in dnn_feature_columns if isinstance(fc, SparseFeat)]
               + [fc for fc in dnn_feature_columns if isinstance(fc, VarLenSparseFeat)])
-    if len(fields) < 2:
-        raise ValueError(f"ONN needs at least 2 sparse fields in dnn_feature_columns, got "
-                         f"{[fc.name for fc in fields]}")
-    check_equal_dims(dnn_feature_columns, "ONN", "products of the per-pair embeddings")
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                                    l2_reg=l2_reg_linear)
+    require_sparse_fields(dnn_feature_columns, "ONN", "products of the per-pair embeddings",
+                          min_fields=2)
+    features, linear_logit = features_and_linear_logit(
+        linear_feature_columns, dnn_feature_columns, l2_reg_linear, seed)
     pair_columns, aliased = [], dict(features)
     for i, a in enumerate(fields):
         for b in fields[i + 1:]:

@@ -5,11 +5,10 @@ linear part + Compressed Interaction Network + DNN.
                          └─ embeddings ─┬─ CIN ─ Dense(1) ──────┤
                             dense ──────┴─ DNN ─ Dense(1) ──────┴─ + ─ PredictionLayer
 """
-from ..inputs import get_linear_logit, input_from_feature_columns
 from ..layers.interaction import CIN
 from ..layers.utils import combined_dnn_input, concat_func
-from .base import (add_func, build_features, check_equal_dims, check_task, dnn_logit,
-                   logit_dense, output_model, sparse_columns)
+from .base import (add_func, check_task, dnn_logit, linear_and_embeddings, logit_dense,
+                   output_model, require_sparse_fields)
 
 
 def xDeepFM(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 128, 64),
@@ -23,15 +22,11 @@ def xDeepFM(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(256, 
     cin = None
     if cin_layer_size:
         cin = CIN(cin_layer_size, cin_activation, cin_split_half, l2_reg_cin, seed)
-        if not sparse_columns(dnn_feature_columns):
-            raise ValueError("xDeepFM's CIN needs at least one SparseFeat/VarLenSparseFeat in "
-                             "dnn_feature_columns (or pass cin_layer_size=())")
-        check_equal_dims(dnn_feature_columns, "xDeepFM", "CIN; pass cin_layer_size=() to drop it")
-    features = build_features(linear_feature_columns, dnn_feature_columns)
-    logits = [get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear",
-                               l2_reg=l2_reg_linear)]
-    sparse_embeddings, dense_values = input_from_feature_columns(
-        features, dnn_feature_columns, l2_reg_embedding, seed)
+        require_sparse_fields(dnn_feature_columns, "xDeepFM",
+                              "CIN; pass cin_layer_size=() to drop it")
+    features, linear_logit, sparse_embeddings, dense_values = linear_and_embeddings(
+        linear_feature_columns, dnn_feature_columns, l2_reg_linear, l2_reg_embedding, seed)
+    logits = [linear_logit]
     if cin is not None:
         logits.append(logit_dense(cin(concat_func(sparse_embeddings, axis=1)), seed))
     logits.append(dnn_logit(combined_dnn_input(sparse_embeddings, dense_values),

@@ -15,14 +15,15 @@ padding mask (id 0 = padding) carried by the embedding decides, position by posi
 import logging
 from collections import OrderedDict, namedtuple
 
-from ...feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
+from ...columns import DenseFeat, SparseFeat, VarLenSparseFeat, build_input_features
 from ...inputs import get_dense_input, lookup_embeddings, pool_varlen
 from ...layers.utils import combined_dnn_input, concat_func
 from ..base import dnn_logit, logit_dense, output_model
 
 __all__ = ["HISTORY_PREFIX", "history_name", "session_name", "SequenceColumns",
            "split_sequence_columns", "sequence_length_name", "embed_columns", "candidate_query",
-           "behaviour_keys", "dnn_embedding_list", "sequence_model_output"]
+           "behaviour_keys", "HistoryInputs", "history_inputs", "dnn_embedding_list",
+           "sequence_model_output"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -152,6 +153,22 @@ def behaviour_keys(embeddings, sequence):
     """One behaviour sequence's embeddings side by side: [B, T, sum of dims], carrying the
     padding mask (a step is valid when every column's id there is non-zero)."""
     return concat_func([embeddings[fc.name] for fc in sequence], axis=-1, mask=True)
+
+
+HistoryInputs = namedtuple("HistoryInputs", ["features", "embeddings", "history", "query",
+                                             "keys", "length_name"])
+
+
+def history_inputs(dnn_feature_columns, columns, l2_reg_embedding, seed, model_name):
+    """The start of DIN, DIEN and BST: an input per column, their embeddings (embed_columns),
+    the first behaviour sequence's columns (`history`), the candidate query [B, 1, D], that
+    sequence's keys [B, T, D] and its length input's name (None: the padding mask decides)."""
+    features = build_input_features(dnn_feature_columns)
+    embeddings = embed_columns(features, columns, l2_reg_embedding, seed)
+    history = columns.sequences[0]
+    return HistoryInputs(features, embeddings, history, candidate_query(embeddings, columns),
+                         behaviour_keys(embeddings, history),
+                         sequence_length_name(history, model_name))
 
 
 def dnn_embedding_list(embeddings, features, columns):

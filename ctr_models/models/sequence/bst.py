@@ -7,11 +7,9 @@ the candidate.
                                                                              PoolingLayer ─ interest
     sparse + pooled varlen embeddings, interest, dense ── DNN ── Dense(1) ── PredictionLayer
 """
-from ...feature_column import build_input_features
 from ...layers.sequence import AttentionSequencePoolingLayer, Transformer
 from ..base import check_task
-from ._common import (behaviour_keys, candidate_query, dnn_embedding_list, embed_columns,
-                      history_name, sequence_length_name, sequence_model_output,
+from ._common import (dnn_embedding_list, history_inputs, history_name, sequence_model_output,
                       split_sequence_columns)
 
 
@@ -47,11 +45,8 @@ def BST(dnn_feature_columns, history_feature_list, transformer_num=1, att_head_n
         dims = {fc.name: fc.embedding_dim for fc in history}
         raise ValueError(f"BST: the history embedding dims {dims} sum to {history_dim}, which "
                          f"must be divisible by att_head_num={att_head_num!r}")
-    features = build_input_features(dnn_feature_columns)
-    embeddings = embed_columns(features, columns, l2_reg_embedding, seed)
-    query = candidate_query(embeddings, columns)
-    sequence = behaviour_keys(embeddings, history)
-    length_name = sequence_length_name(history, "BST")
+    features, embeddings, _, query, sequence, length_name = history_inputs(
+        dnn_feature_columns, columns, l2_reg_embedding, seed, "BST")
     lengths = [] if length_name is None else [features[length_name]]
     for i in range(transformer_num):
         transformer = Transformer(history_dim // att_head_num, att_head_num,

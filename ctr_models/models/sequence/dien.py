@@ -19,12 +19,11 @@ import logging
 
 import tf_keras as keras
 
-from ...feature_column import build_input_features
 from ...layers.recurrent import GRU_TYPES, AuxiliaryLoss, DynamicGRU, StepMask
 from ...layers.sequence import AttentionSequencePoolingLayer
 from ..base import check_task
-from ._common import (behaviour_keys, candidate_query, dnn_embedding_list, embed_columns,
-                      history_name, sequence_length_name, sequence_model_output,
+from ._common import (behaviour_keys, dnn_embedding_list, history_inputs, history_name,
+                      sequence_model_output,
                       split_sequence_columns)
 
 _LOG = logging.getLogger(__name__)
@@ -97,12 +96,8 @@ def DIEN(dnn_feature_columns, history_feature_list, gru_type="GRU", use_negsampl
         [history_names] + ([negative_names] if use_negsampling else []), "DIEN")
     columns = columns._replace(other_varlen=[fc for fc in columns.other_varlen
                                              if fc.name not in negative_names])
-    features = build_input_features(dnn_feature_columns)
-    embeddings = embed_columns(features, columns, l2_reg_embedding, seed)
-    history = columns.sequences[0]
-    query = candidate_query(embeddings, columns)
-    keys = behaviour_keys(embeddings, history)
-    length_name = sequence_length_name(history, "DIEN")
+    features, embeddings, _, query, keys, length_name = history_inputs(
+        dnn_feature_columns, columns, l2_reg_embedding, seed, "DIEN")
     steps = features[length_name] if length_name else StepMask(name="history_steps")(keys)
 
     interests = DynamicGRU(gru_type="GRU", name="interest_extractor_gru")([keys, steps])

@@ -5,11 +5,9 @@ behaviours are pooled with weights given by a local activation unit against the 
     hist_X (behaviours) ──── keys  [B, T, D] ─┴─ AttentionSequencePoolingLayer ─ interest [B, 1, D]
     sparse + pooled varlen embeddings, interest, dense ── DNN ── Dense(1) ── PredictionLayer
 """
-from ...feature_column import build_input_features
 from ...layers.sequence import AttentionSequencePoolingLayer
 from ..base import check_task
-from ._common import (behaviour_keys, candidate_query, dnn_embedding_list, embed_columns,
-                      history_name, sequence_length_name, sequence_model_output,
+from ._common import (dnn_embedding_list, history_inputs, history_name, sequence_model_output,
                       split_sequence_columns)
 
 
@@ -35,12 +33,8 @@ def DIN(dnn_feature_columns, history_feature_list, dnn_use_bn=False,
     check_task(task, "DIN")
     columns = split_sequence_columns(dnn_feature_columns, history_feature_list,
                                      [[history_name(x) for x in history_feature_list]], "DIN")
-    features = build_input_features(dnn_feature_columns)
-    embeddings = embed_columns(features, columns, l2_reg_embedding, seed)
-    history = columns.sequences[0]
-    query = candidate_query(embeddings, columns)
-    keys = behaviour_keys(embeddings, history)
-    length_name = sequence_length_name(history, "DIN")
+    features, embeddings, _, query, keys, length_name = history_inputs(
+        dnn_feature_columns, columns, l2_reg_embedding, seed, "DIN")
     attention = AttentionSequencePoolingLayer(att_hidden_size, att_activation,
                                               weight_normalization=att_weight_normalization,
                                               supports_masking=length_name is None,

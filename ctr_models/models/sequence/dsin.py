@@ -8,7 +8,7 @@ BiLSTM relates the session interests, and both are pooled by attention against t
                                    └─ AttentionSequencePoolingLayer(BiLSTM(interests)) ────┤
     sparse + pooled varlen embeddings, both pooled interests, dense ── DNN ── Dense(1) ── Prediction
 """
-from ...feature_column import DenseFeat, build_input_features
+from ...columns import DenseFeat, build_input_features
 from ...layers.sequence import AttentionSequencePoolingLayer, BiasEncoding, BiLSTM, Transformer
 from ...layers.utils import concat_func
 from ..base import check_task
