@@ -18,6 +18,7 @@ from pipeline.reporting.summary import RunReport, read_run
 TEMPLATE_DIR = os.path.join(os.path.dirname(__file__), "templates")
 SMALL_SLICE = 50  # examples; AUC on fewer is mostly noise
 MAX_SLICES_PLOTTED = 25
+MAX_PLOT_LABEL_CHARS = 60  # a slice value or feature name longer than this is cut in plots
 HEADLINE_METRICS = ("auc", "binary_crossentropy", "calibration", "mean_label", "mean_prediction",
                     "mean_squared_error", "mean_absolute_error", "example_count")
 METRIC_TITLES = {"auc": "AUC", "binary_crossentropy": "logloss", "calibration": "calibration",
@@ -43,6 +44,19 @@ def _svg(fig):
     plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog: the SVG is inlined in HTML
+
+
+def plot_label(text) -> str:
+    """`text` as a plot label: cut to MAX_PLOT_LABEL_CHARS with an ellipsis (the HTML tables keep
+    the whole value), so one absurdly long slice value cannot stretch a plot."""
+    text = str(text)
+    if len(text) <= MAX_PLOT_LABEL_CHARS:
+        return text
+    return text[:MAX_PLOT_LABEL_CHARS - 1] + "…"
+
+
+# data (slice values, feature names) drawn as plain text: a `$` pair is not TeX mathtext
+LITERAL_TEXT = {"parse_math": False, "usetex": False}
 
 
 def _figure(width=5.2, height=3.6):
@@ -77,12 +91,13 @@ def plot_slice_auc(feature, rows: List[SliceRow], overall: Optional[Metric]):
                    label=f"overall {overall.value:.3f}")
         ax.legend(loc="lower right", fontsize=8, frameon=False)
     ax.set_yticks(ys)
-    ax.set_yticklabels([f"{r.value} (n={int(r.metrics.get('example_count', Metric(0)).value)})"
-                        for r in rows], fontsize=7)
+    ax.set_yticklabels(
+        [f"{plot_label(r.value)} (n={int(r.metrics.get('example_count', Metric(0)).value)})"
+         for r in rows], fontsize=7, **LITERAL_TEXT)
     ax.invert_yaxis()
     ax.set_xlim(0.0, 1.0)  # jackknife intervals of tiny slices can run past [0, 1]
     ax.set_xlabel("AUC (95% interval)")
-    ax.set_title(f"AUC by {feature} (largest {len(rows)} slices)")
+    ax.set_title(f"AUC by {plot_label(feature)} (largest {len(rows)} slices)", **LITERAL_TEXT)
     return _svg(fig)
 
 
@@ -347,6 +362,7 @@ def build_report(root: str, run_id: Optional[str] = None) -> dict:
 def render_html(context: dict) -> str:
     import jinja2
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+                             # on for report.html.j2: slice values and feature names are data
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              undefined=jinja2.ChainableUndefined, trim_blocks=True,
                              lstrip_blocks=True)
