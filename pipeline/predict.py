@@ -4,7 +4,13 @@ per task, through the pushed model's serving signature only (Transform runs insi
 The file is read in batches (constant memory on large files). Empty cells are missing values and
 unseen categories go to the model's out-of-vocabulary ids, exactly as in serving; extra columns
 are ignored. Types come from the raw-data schema the Trainer writes beside the SavedModel
-(`assets.extra/raw_schema.pbtxt`)."""
+(`assets.extra/raw_schema.pbtxt`).
+
+`--out` is written to a temporary file beside it and renamed into place only when every row has
+been scored (data/writing.py's `atomic_text_file`): a run that fails midway leaves no file at
+`--out` (or the previous one untouched). An `--out` that is the input file (any spelling:
+relative, symlink) is refused before anything is read."""
+import contextlib
 import csv
 import gzip
 import io
@@ -32,6 +38,18 @@ def resolve_model_dir(model: str) -> str:
         raise SystemExit(f"--model {model}: neither a SavedModel folder nor a run root with "
                          f"pushed models under serving/")
     return os.path.join(serving, max(versions, key=int))
+
+
+def refuse_out_that_is_input(input_path: str, out_path: Optional[str]) -> None:
+    """Exits with one line when `out_path` names the file `input_path` (writing it would destroy
+    the rows being read)."""
+    if not out_path or not os.path.exists(out_path):
+        return
+    same = (os.path.realpath(out_path) == os.path.realpath(input_path)
+            or (os.path.exists(input_path) and os.path.samefile(out_path, input_path)))
+    if same:
+        raise SystemExit(f"--out {out_path} is the --input file: the predictions would replace "
+                         f"the rows being read; give another --out")
 
 
 def load_raw_schema(model_dir: str):
@@ -149,15 +167,18 @@ def predict_csv(model: str, input_path: str, out_path: Optional[str] = None,
                 batch_size: int = 4096, progress: Optional[TextIO] = sys.stderr) -> int:
     """Scores every row of `input_path`; writes a CSV with one column per model output (to
     `out_path`, or stdout). Returns the number of rows scored; raises InputError naming the row
-    and field of the first bad row. A progress bar goes to `progress` (None: no bar)."""
+    and field of the first bad row. A progress bar goes to `progress` (None: no bar). `out_path`
+    appears only complete: written to a temporary file beside it and renamed once every row is
+    scored; an `out_path` that is the input is refused before anything is read."""
     from tqdm import tqdm
+    from data.writing import atomic_text_file
+    refuse_out_that_is_input(input_path, out_path)
     predictor = Predictor(model)
     encoder = RowEncoder(predictor.schema, input_path)
     batches = read_batches(input_path, encoder, batch_size)
     first = next(batches, None)  # the header and first rows are checked before anything is written
-    out = open(out_path, "w", newline="") if out_path else sys.stdout
     rows = 0
-    try:
+    with (atomic_text_file(out_path) if out_path else contextlib.nullcontext(sys.stdout)) as out:
         writer = csv.writer(out)
         writer.writerow(predictor.outputs)
         # delay: no bar at all for a file that fails on its first rows or scores in a moment
@@ -169,7 +190,4 @@ def predict_csv(model: str, input_path: str, out_path: Optional[str] = None,
                     writer.writerow([f"{scores[name][i]:.8g}" for name in predictor.outputs])
                 rows += len(batch)
                 bar.update(len(batch))
-    finally:
-        if out_path:
-            out.close()
     return rows

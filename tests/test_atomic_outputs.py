@@ -88,3 +88,111 @@ def test_failed_leaderboard_write_keeps_the_previous_one(compare_without_pipelin
     leftovers = [n for n in os.listdir(tmp_path) if n not in (compare_module.LEADERBOARD_JSON,
                                                               compare_module.LEADERBOARD_MD)]
     assert leftovers == []
+
+
+# ------------------------------------------------------------------------------ predict --out
+
+class FakeEncoder:
+    """RowEncoder's interface; a row whose first cell is 'bad' is an unreadable cell."""
+
+    def __init__(self, schema, source):
+        self.source = source
+
+    def check_header(self, header):
+        pass
+
+    def encode(self, row, row_number):
+        if row["x"] == "bad":
+            raise predict_module.InputError(f"{self.source} row {row_number}, field x: 'bad' "
+                                            f"is not a number")
+        return row["x"].encode()
+
+
+def fake_predictor(fail_on=None, constructed=None):
+    """A Predictor stand-in scoring float(x) / 100; raises on the batch holding `fail_on`."""
+    class FakePredictor:
+        schema = None
+        outputs = ["prediction"]
+
+        def __init__(self, model_dir, **kwargs):
+            if constructed is not None:
+                constructed.append(model_dir)
+
+        def __call__(self, serialized):
+            if fail_on is not None and fail_on in serialized:
+                raise RuntimeError("the model failed")
+            return {"prediction": [float(x) / 100 for x in serialized]}
+    return FakePredictor
+
+
+def _write_rows(path, cells):
+    path.write_text("x,label\n" + "".join(f"{c},0\n" for c in cells))
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    monkeypatch.setattr(predict_module, "RowEncoder", FakeEncoder)
+    monkeypatch.setattr(predict_module, "Predictor", fake_predictor())
+
+
+def test_predict_writes_every_row(fake_model, tmp_path):
+    source, out = tmp_path / "rows.csv", tmp_path / "preds.csv"
+    _write_rows(source, range(10))
+    assert predict_module.predict_csv("model", str(source), str(out), batch_size=3,
+                                      progress=None) == 10
+    assert out.read_text().splitlines() == ["prediction"] + [f"{i / 100:.8g}" for i in range(10)]
+    assert sorted(os.listdir(tmp_path)) == ["preds.csv", "rows.csv"]
+
+
+@pytest.mark.parametrize("failure", ["bad row", "model error"])
+def test_predict_failing_midway_leaves_nothing_at_out(monkeypatch, tmp_path, failure):
+    source, out = tmp_path / "rows.csv", tmp_path / "preds.csv"
+    cells = [str(i) for i in range(10)]
+    if failure == "bad row":
+        cells[7] = "bad"  # rows 0-5 are scored and written first (batch_size 2)
+        monkeypatch.setattr(predict_module, "Predictor", fake_predictor())
+        expected = predict_module.InputError
+    else:
+        monkeypatch.setattr(predict_module, "Predictor", fake_predictor(fail_on=b"7"))
+        expected = RuntimeError
+    monkeypatch.setattr(predict_module, "RowEncoder", FakeEncoder)
+    _write_rows(source, cells)
+    with pytest.raises(expected):
+        predict_module.predict_csv("model", str(source), str(out), batch_size=2, progress=None)
+    assert sorted(os.listdir(tmp_path)) == ["rows.csv"]  # no preds.csv, no temporary file
+
+
+def test_predict_failing_midway_keeps_the_previous_out(monkeypatch, tmp_path):
+    source, out = tmp_path / "rows.csv", tmp_path / "preds.csv"
+    out.write_text("prediction\n0.5\n")
+    _write_rows(source, range(10))
+    monkeypatch.setattr(predict_module, "RowEncoder", FakeEncoder)
+    monkeypatch.setattr(predict_module, "Predictor", fake_predictor(fail_on=b"7"))
+    with pytest.raises(RuntimeError):
+        predict_module.predict_csv("model", str(source), str(out), batch_size=2, progress=None)
+    assert out.read_text() == "prediction\n0.5\n"
+    assert sorted(os.listdir(tmp_path)) == ["preds.csv", "rows.csv"]
+
+
+@pytest.mark.parametrize("spelling", ["same path", "relative path", "symlink"])
+def test_predict_refuses_out_that_is_the_input(monkeypatch, tmp_path, spelling):
+    source = tmp_path / "rows.csv"
+    _write_rows(source, range(10))
+    original = source.read_text()
+    constructed = []
+    monkeypatch.setattr(predict_module, "RowEncoder", FakeEncoder)
+    monkeypatch.setattr(predict_module, "Predictor", fake_predictor(constructed=constructed))
+    monkeypatch.chdir(tmp_path)
+    if spelling == "same path":
+        out = str(source)
+    elif spelling == "relative path":
+        out = os.path.join(".", "rows.csv")
+    else:
+        os.symlink(source, tmp_path / "link.csv")
+        out = str(tmp_path / "link.csv")
+    with pytest.raises(SystemExit) as error:
+        predict_module.predict_csv("model", str(source), out, batch_size=2, progress=None)
+    message = str(error.value.code)
+    assert "--out" in message and "--input" in message and "\n" not in message
+    assert constructed == []  # refused before the model is loaded or a row is read
+    assert source.read_text() == original
