@@ -196,3 +196,61 @@ def test_predict_refuses_out_that_is_the_input(monkeypatch, tmp_path, spelling):
     assert "--out" in message and "--input" in message and "\n" not in message
     assert constructed == []  # refused before the model is loaded or a row is read
     assert source.read_text() == original
+
+
+# ------------------------------------------------------------------------------ unrecorded push
+
+def _record_pushes(root, versions, not_pushed=()):
+    """A metadata.sqlite under `root` with PushedModel artefacts as the Pusher records them."""
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as mlmd
+    config = mlmd.ConnectionConfig()
+    config.sqlite.filename_uri = str(root / "metadata.sqlite")
+    config.sqlite.connection_mode = mlmd.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    store = metadata_store.MetadataStore(config)
+    type_id = store.put_artifact_type(mlmd.ArtifactType(name="PushedModel"))
+    artifacts = []
+    for version in versions:
+        artifact = mlmd.Artifact(type_id=type_id, uri=str(root / "Pusher" / version))
+        artifact.custom_properties["pushed"].int_value = 1
+        artifact.custom_properties["pushed_destination"].string_value = str(
+            root / "serving" / version)
+        artifact.custom_properties["pushed_version"].string_value = version
+        artifacts.append(artifact)
+    for _ in not_pushed:
+        artifact = mlmd.Artifact(type_id=type_id, uri=str(root / "Pusher" / "blocked"))
+        artifact.custom_properties["pushed"].int_value = 0
+        artifacts.append(artifact)
+    store.put_artifacts(artifacts)
+
+
+def _version_folders(root, versions):
+    for version in versions:
+        folder = root / "serving" / version
+        folder.mkdir(parents=True)
+        (folder / "saved_model.pb").write_bytes(b"model")
+
+
+def test_run_root_skips_a_version_folder_without_a_push_record(tmp_path):
+    _version_folders(tmp_path, ["100", "200", "300"])
+    _record_pushes(tmp_path, ["100", "200"], not_pushed=[1])
+    said = io.StringIO()
+    chosen = predict_module.resolve_model_dir(str(tmp_path), report=said)
+    assert chosen == str(tmp_path / "serving" / "200")
+    assert "300" in said.getvalue() and "ML-Metadata" in said.getvalue()
+
+
+def test_run_root_uses_its_newest_recorded_version(tmp_path):
+    _version_folders(tmp_path, ["100", "200"])
+    _record_pushes(tmp_path, ["100", "200"])
+    said = io.StringIO()
+    assert predict_module.resolve_model_dir(str(tmp_path), report=said) == str(
+        tmp_path / "serving" / "200")
+    assert said.getvalue() == ""
+
+
+def test_run_root_whose_only_version_is_unrecorded_is_refused(tmp_path):
+    _version_folders(tmp_path, ["100"])
+    _record_pushes(tmp_path, [], not_pushed=[1])
+    with pytest.raises(SystemExit, match="ML-Metadata"):
+        predict_module.resolve_model_dir(str(tmp_path), report=io.StringIO())
