@@ -13,6 +13,14 @@ stay integers, increasing, as TensorFlow Serving expects). Leftover `.incoming-*
 killed mid-copy) are removed by the next push. Remote destinations (gs://) keep TFX's copy, with
 the same collision-free version. Blessing checks, the archived copy under the ModelPushPath
 artifact and its MLMD properties (`pushed`, `pushed_destination`, `pushed_version`) are TFX's.
+
+The version folder appears before ML-Metadata records the push: TFX's launcher writes the
+PushedModel artifact and its properties only after `Do` returns, so a run stopped in between
+(or failing in the archived copy) leaves a complete folder that no record names. Readers trust
+the record, not the folder: `predict --model <run root>` takes the newest version recorded as
+pushed and says which unrecorded folders it skipped (pipeline/predict.py), and `runs` lists
+pushes from ML-Metadata only. Such a folder is never reused (`next_version` counts it); a model
+server watching the folder would load it (it is complete), as it would any pushed version.
 """
 import errno
 import logging

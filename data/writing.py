@@ -4,6 +4,8 @@ Every file is first written to a hidden temporary file in its own folder, flushe
 then renamed over the target (``os.replace``), so a reader -- or a later run that reuses the
 file -- sees the old complete file or the new complete file, never a half-written one.  A writer
 that fails (an exception, a full disk) removes its temporary file and leaves no target file.
+``atomic_text_file`` is the project's one such writer: the pipeline's own outputs that later
+runs read (the leaderboard, ``predict --out``) use it too.
 
 ``write_data_set`` is the one writer behind ``write_criteo``, ``write_movielens``,
 ``write_behaviour``, ``write_multitask`` and ``write_census``: generate, write the table, write

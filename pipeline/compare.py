@@ -4,12 +4,15 @@ Transform output and evaluated by the same Evaluator config, then a leaderboard.
 All models run as the same pipeline in one root, so ExampleGen, StatisticsGen, SchemaGen and
 Transform run once and are cached for the others (TFX's cache: same inputs, same code); only
 Trainer, Evaluator and Pusher run per model. `--model-arg` values go to every model. The
-leaderboard is written to `<root>/leaderboard.md` and `.json`; the HTML report shows it."""
+leaderboard is written to `<root>/leaderboard.md` and `.json`; the HTML report shows it. Both
+are written to a temporary file beside them and renamed over the old ones (data/writing.py's
+`atomic_text_file`), so a failed or killed write leaves the previous leaderboard readable."""
 import dataclasses
 import json
 import os
 from typing import Dict, List, Tuple
 
+from data.writing import atomic_text_file
 from pipeline.options import RunOptions
 
 LEADERBOARD_JSON = "leaderboard.json"
@@ -88,9 +91,9 @@ def compare(options: CompareOptions, out=print):
             f", {row['examples_per_second']} examples/s")
     rows = sort_rows(rows)
     table = format_leaderboard(rows)
-    with open(os.path.join(options.run.root, LEADERBOARD_MD), "w") as f:
+    with atomic_text_file(os.path.join(options.run.root, LEADERBOARD_MD)) as f:
         f.write(table + "\n")
-    with open(os.path.join(options.run.root, LEADERBOARD_JSON), "w") as f:
+    with atomic_text_file(os.path.join(options.run.root, LEADERBOARD_JSON)) as f:
         json.dump({"dataset": options.run.dataset, "train_steps": (report.training or {}).get(
             "train_steps"), "batch_size": (report.training or {}).get("batch_size"),
             "rows": rows}, f, indent=2)
