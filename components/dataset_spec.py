@@ -44,6 +44,7 @@ import copy
 import dataclasses
 import difflib
 import os
+import re
 from typing import Dict, List, Optional
 
 import yaml
@@ -51,6 +52,9 @@ import yaml
 SPEC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
                         "specs")
 TASKS = ("binary", "regression")
+# A dataset name is a folder name: the default run root is runs/<name> and the pipeline is
+# ctr_<name>, so a name with a slash or '..' would write outside runs/.
+DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 ENCODINGS = ("vocabulary", "hash")
 COMBINERS = ("sum", "mean", "max")
 DEFAULT_GROUP_NAME = "default_group"  # the DeepCTR feature group (FM/FLEN groups)
@@ -338,6 +342,14 @@ def _build(cls, entry, defaults, source, section):
         raise _err(source, f"{section}.{entry.get('name')}", str(e)) from None
 
 
+def _checked_name(name, source):
+    if not isinstance(name, str) or not DATASET_NAME.fullmatch(name) or ".." in name:
+        raise _err(source, "name", f"must be a plain folder name (letters, digits, '_', '.', "
+                                   f"'-'; starting with a letter or digit; no '..'; at most 64 "
+                                   f"characters), got {name!r}")
+    return name
+
+
 def _parse(raw, source):
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: the spec must be a mapping")
@@ -347,7 +359,11 @@ def _parse(raw, source):
     unknown = sorted(set(raw) - known)
     if unknown:
         raise _err(source, "<top level>", _unknown(unknown, known))
-    name = raw.get("name") or os.path.splitext(os.path.basename(source))[0]
+    if raw.get("name") or source != "<dict>":
+        name = _checked_name(raw.get("name") or os.path.splitext(os.path.basename(source))[0],
+                             source)
+    else:  # built in code without a name or a file: "<dict>", as before, never a user's path
+        name = source
     labels = [_build(LabelSpec, _as_entry(x, source, "labels"), {}, source, "labels")
               for x in raw.get("labels") or []]
     if not labels:

@@ -351,26 +351,30 @@ class Executor(tfx_evaluator.Executor):
 
 
 class EvaluatorSpec(standard_component_specs.EvaluatorSpec):
+    # code_version: a fingerprint of this module (the executor), which TFX's cache key leaves
+    # out (it holds the executor's class path, not its source); TFX's EvaluatorSpec has no
+    # free parameter for it (module_file would be loaded as user code)
     PARAMETERS = {**standard_component_specs.EvaluatorSpec.PARAMETERS,
-                  SLICE_TOP_VALUES_KEY: ExecutionParameter(type=str, optional=True)}
+                  SLICE_TOP_VALUES_KEY: ExecutionParameter(type=str, optional=True),
+                  "code_version": ExecutionParameter(type=str, optional=True)}
 
 
 class Evaluator(tfx_evaluator_component.Evaluator):
     """TFX's Evaluator (same id, inputs and outputs) with `slice_top_values`: JSON of
     {feature: {"top_values": k, "vocabulary": its vocabulary's asset file name, "prefix": its
     token prefix}} (`slice_limits` builds it from the dataset spec). Part of the cache
-    key, like the EvalConfig."""
+    key, like the EvalConfig; so is `code_version`, the fingerprint of the executor's source."""
     SPEC_CLASS = EvaluatorSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
     def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
                  baseline_model: types.BaseChannel, eval_config: tfma.EvalConfig,
-                 slice_top_values: str = ""):
+                 slice_top_values: str = "", code_version: str = ""):
         # TFX's __init__ builds its own spec class; this one adds the parameter to the same fields
         spec = EvaluatorSpec(
             examples=examples, model=model, baseline_model=baseline_model,
             eval_config=eval_config, example_splits="null", fairness_indicator_thresholds="null",
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
-            slice_top_values=slice_top_values)
+            slice_top_values=slice_top_values, code_version=code_version)
         super(tfx_evaluator_component.Evaluator, self).__init__(spec=spec)

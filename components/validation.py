@@ -10,10 +10,13 @@ is an anomaly), labels must be present in every row, and a categorical feature w
 """
 import os
 
+from tfx import types
+from tfx.components.example_validator import component as tfx_validator_component
 from tfx.components.example_validator import executor as tfx_validator
 from tfx.components.example_validator import labels
 from tfx.dsl.components.base import executor_spec
-from tfx.types import artifact_utils, standard_component_specs
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ExecutionParameter
 
 
 class AnomaliesFound(ValueError):
@@ -59,3 +62,26 @@ class Executor(tfx_validator.Executor):
 
 
 EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+
+class ExampleValidatorSpec(standard_component_specs.ExampleValidatorSpec):
+    # code_version: a fingerprint of this module, which TFX's cache key leaves out (it holds the
+    # executor's class path, not its source); TFX's spec has no free parameter for it
+    PARAMETERS = {**standard_component_specs.ExampleValidatorSpec.PARAMETERS,
+                  "code_version": ExecutionParameter(type=str, optional=True)}
+
+
+class ExampleValidator(tfx_validator_component.ExampleValidator):
+    """TFX's ExampleValidator (same id, inputs, outputs and default executor) with
+    `code_version`, so that a change to the gate's code re-runs it instead of reusing a cached
+    result."""
+    SPEC_CLASS = ExampleValidatorSpec
+
+    def __init__(self, statistics: types.BaseChannel, schema: types.BaseChannel,
+                 code_version: str = ""):
+        # TFX's __init__ builds its own spec class; this one adds the parameter to the same fields
+        spec = ExampleValidatorSpec(
+            statistics=statistics, schema=schema, exclude_splits="[]",
+            anomalies=types.Channel(type=standard_artifacts.ExampleAnomalies),
+            code_version=code_version)
+        super(tfx_validator_component.ExampleValidator, self).__init__(spec=spec)

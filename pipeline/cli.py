@@ -164,9 +164,11 @@ def _dispatch(args):
         return run_quietly(os.path.join(args.root, "logs", "runs.log"), lambda person: print(
             format_runs(list_runs(os.path.abspath(args.root)))))
     if args.command == "predict":
-        import tempfile
         from pipeline.predict import predict_csv
-        return run_quietly(os.path.join(tempfile.gettempdir(), "ctr-pipeline", "predict.log"),
+        from pipeline.progress import command_log_path
+        # --model may be a run root (a serving/ folder): its logs/, else this user's own folder
+        model_root = args.model if os.path.isdir(os.path.join(args.model, "serving")) else None
+        return run_quietly(command_log_path("predict", model_root),
                            lambda person: predict_csv(args.model, args.input, args.out,
                                                       batch_size=args.batch_size,
                                                       progress=person))
@@ -176,11 +178,10 @@ def _dispatch(args):
         return locked(root, lambda: run_quietly(os.path.join(root, "logs", "train-local.log"),
                                                 lambda person: main_from_args(args)))
     if args.command == "compile-kubeflow":
-        import tempfile
         from pipeline.kubeflow import compile_kubeflow, compile_options
+        from pipeline.progress import command_log_path
         options = compile_options(args)
-        return run_quietly(os.path.join(tempfile.gettempdir(), "ctr-pipeline",
-                                        "compile-kubeflow.log"),
+        return run_quietly(command_log_path("compile-kubeflow"),
                            lambda person: print(compile_kubeflow(options)))
     return 0
 

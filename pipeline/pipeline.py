@@ -77,12 +77,26 @@ TRANSFORM_SOURCES = ("components/transform.py", "components/dataset_spec.py", "c
 TRAINER_SOURCES = ("components", "ctr_models")
 HISTORY_SOURCES = ("components/history.py", "components/dataset_spec.py")
 SCHEMA_SOURCES = ("components/schema.py", "components/dataset_spec.py")
+# The executors of ExampleGen, ExampleValidator, Evaluator and Pusher are classes of these
+# modules; TFX's cache key holds an executor's class path, not its source, so each gets the
+# fingerprint of its module as a parameter. None of them reads the dataset spec at run time
+# (what they need of it is in their other parameters), so dataset_spec.py is not among them.
+FAST_CSV_SOURCES = ("components/fast_csv.py",)
+HEADERLESS_CSV_SOURCES = ("components/headerless_csv.py",)
+VALIDATION_SOURCES = ("components/validation.py",)
+EVALUATOR_SOURCES = ("components/evaluation.py",)
+PUSHER_SOURCES = ("components/pusher.py",)
+
+
+# The checkout whose sources `code_version` fingerprints (the folder holding components/).
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def code_version(sources=TRAINER_SOURCES):
-    """Fingerprint of the Python sources under `sources` (files or folders, repo-relative)."""
+    """Fingerprint of the Python sources under `sources` (files or folders, relative to
+    SOURCE_ROOT)."""
     import hashlib
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    here = SOURCE_ROOT
     files = []
     for source in sources:
         path = os.path.join(here, source)
@@ -95,6 +109,20 @@ def code_version(sources=TRAINER_SOURCES):
         with open(path, "rb") as f:
             digest.update(os.path.relpath(path, here).encode() + b"\0" + f.read())
     return digest.hexdigest()[:16]
+
+
+def _custom_config_with_code_version(sources, config=None):
+    """ExampleGen's `custom_config` (a Struct packed in an example_gen_pb2.CustomConfig, the
+    executor's free-form configuration; FileBasedExampleGen has no other free parameter) with
+    `code_version`, the fingerprint of `sources`, added to the Struct that `config` holds."""
+    from google.protobuf import struct_pb2
+    fields = struct_pb2.Struct()
+    if config is not None:
+        config.custom_config.Unpack(fields)
+    fields.fields["code_version"].string_value = code_version(sources)
+    with_version = tfx.proto.CustomConfig()
+    with_version.custom_config.Pack(fields)
+    return with_version
 
 
 def _example_gen(spec: DatasetSpec, data_root: str, input_pattern: str, span=None):
@@ -118,13 +146,15 @@ def _example_gen(spec: DatasetSpec, data_root: str, input_pattern: str, span=Non
         from components import headerless_csv
         return FileBasedExampleGen(
             input_base=data_root, input_config=input_config, output_config=output,
-            custom_config=headerless_csv.custom_config(list(spec.columns)),
+            custom_config=_custom_config_with_code_version(
+                HEADERLESS_CSV_SOURCES, headerless_csv.custom_config(list(spec.columns))),
             custom_executor_spec=headerless_csv.EXECUTOR_SPEC, **ranges).with_id("CsvExampleGen")
     # TFX's CsvExampleGen with an executor that writes the same examples into the same splits,
     # converting in C++ instead of cell by cell in Python (components/fast_csv.py)
     from components import fast_csv
     return FileBasedExampleGen(
         input_base=data_root, input_config=input_config, output_config=output,
+        custom_config=_custom_config_with_code_version(FAST_CSV_SOURCES),
         custom_executor_spec=fast_csv.EXECUTOR_SPEC, **ranges).with_id("CsvExampleGen")
 
 
@@ -173,8 +203,9 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
                                  spec_json=json.dumps(spec_without_gates(spec), sort_keys=True),
                                  code_version=code_version(SCHEMA_SOURCES))
     schema = curate_schema.outputs["curated_schema"]
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema)
+    example_validator = validation.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema,
+        code_version=code_version(VALIDATION_SOURCES))
     if not allow_anomalies:  # the data gate: anomalies fail the run here, before Transform
         example_validator.executor_spec = validation.EXECUTOR_SPEC
     if window_gens:
@@ -209,11 +240,14 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
         examples=examples, model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(spec, confidence_intervals),
-        slice_top_values=json.dumps(slice_limits(spec), sort_keys=True))
+        slice_top_values=json.dumps(slice_limits(spec), sort_keys=True),
+        code_version=code_version(EVALUATOR_SOURCES))
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=paths.serving_dir)),
+        # Pusher's custom_config is free for its executor; ours reads none of it
+        custom_config={"code_version": code_version(PUSHER_SOURCES)},
         custom_executor_spec=atomic_pusher.EXECUTOR_SPEC)  # atomic, collision-free versions
     # Paths without a local store (pipeline.kubeflow.ClusterPaths): the orchestrator's own.
     if metadata_connection_config is None and paths.metadata_path:

@@ -7,10 +7,12 @@ process are pointed at the log file, so C++ logging and every child process (Bea
 multi_processing workers inherit them) write there too; the console gets a duplicate of the
 original stdout."""
 import datetime
+import errno
 import glob
 import logging
 import os
 import re
+import stat
 import sys
 import threading
 import time
@@ -34,6 +36,48 @@ def log_path_for(root: str, name: Optional[str] = None) -> str:
     return os.path.join(root, "logs", f"{name}.log")
 
 
+def private_log_dir() -> str:
+    """This user's own folder for the logs of the commands without a run root (predict,
+    compile-kubeflow): $XDG_STATE_HOME/ctr-pipeline/logs (~/.local/state/... by default),
+    created with mode 0700. In a folder shared between users, such as /tmp/ctr-pipeline, another
+    user could plant a symbolic link where the log is opened and have the command append to any
+    file its user may write. A symbolic link or another user's folder at this path is refused
+    (PermissionError); a folder of ours that others may enter is closed to them."""
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
+                                                             "state")
+    path = os.path.join(state, "ctr-pipeline", "logs")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise PermissionError(f"log folder {path} is a symbolic link or not a folder: not using "
+                              f"it (remove it, or set XDG_STATE_HOME)")
+    if info.st_uid != os.getuid():
+        raise PermissionError(f"log folder {path} is owned by user {info.st_uid}, not by this "
+                              f"user ({os.getuid()}): not using it")
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+    return path
+
+
+def command_log_path(command: str, root: Optional[str] = None) -> str:
+    """The log of a command: `<root>/logs/<command>.log`, or in `private_log_dir()` without a
+    run root."""
+    folder = os.path.join(root, "logs") if root else private_log_dir()
+    return os.path.join(folder, f"{command}.log")
+
+
+def _open_log(log_path: str) -> int:
+    """A descriptor appending to `log_path`, which must not be a symbolic link (a link planted
+    there would send the log, and the appending, to the file it points at)."""
+    try:
+        return os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise PermissionError(f"log {log_path} is a symbolic link: not following it "
+                                  f"(remove it)") from None
+        raise
+
+
 def redirect_output_to(log_path: str) -> TextIO:
     """Points file descriptors 1 and 2 (and so every later child process) at `log_path`; returns a
     line-buffered stream on the original stdout for the console lines."""
@@ -41,7 +85,7 @@ def redirect_output_to(log_path: str) -> TextIO:
     sys.stdout.flush()
     sys.stderr.flush()
     console = os.fdopen(os.dup(1), "w", buffering=1)
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log_fd = _open_log(log_path)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
@@ -54,7 +98,7 @@ def redirect_stderr_to(log_path: str) -> TextIO:
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     sys.stderr.flush()
     person = os.fdopen(os.dup(2), "w", buffering=1)
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log_fd = _open_log(log_path)
     os.dup2(log_fd, 2)
     os.close(log_fd)
     return person
