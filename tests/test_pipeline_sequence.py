@@ -16,6 +16,10 @@ from pipeline.report import read_run
 pytestmark = pytest.mark.pipeline
 
 ROWS = 3000
+# serving signature vs the Trainer's Keras model on the same rows (two graphs, one set of weights)
+SCORE_ATOL = 1e-5
+# how far apart two requests that differ only in their history must score
+HISTORY_MARGIN = 10 * SCORE_ATOL
 COMPONENTS = ["CsvExampleGen", "HistoryBuilder", "StatisticsGen", "SchemaGen", "CurateSchema",
               "ExampleValidator", "Transform", "Trainer", "latest_blessed_model_resolver",
               "Evaluator", "Pusher"]
@@ -93,7 +97,7 @@ def test_pushed_model_scores_raw_examples_with_history_strings(run):
     import tensorflow_transform as tft
     import tf_keras as keras
     from ctr_models.layers import custom_objects
-    _, paths, report = run
+    spec, paths, report = run
     serialized = _history_rows(paths)
     pushed = tf.saved_model.load(report.pushed_model)
     serve = pushed.signatures["serving_default"]
@@ -101,14 +105,20 @@ def test_pushed_model_scores_raw_examples_with_history_strings(run):
     transform_dir = sorted(glob.glob(os.path.join(paths.pipeline_root, "Transform",
                                                   "transform_graph", "*")))[-1]
     tft_output = tft.TFTransformOutput(transform_dir)
-    transformed = tft_output.transform_features_layer()(
-        tf.io.parse_example(serialized, tft_output.raw_feature_spec()))
     trainer_model = keras.models.load_model(
         os.path.join(report.model_uri, "Format-Serving"), custom_objects=custom_objects)
     assert {i.name for i in trainer_model.inputs} == {"user_id", "item_id", "cate_id",
                                                       "hist_item_id", "hist_cate_id"}
-    expected = trainer_model({i.name: transformed[i.name] for i in trainer_model.inputs})
-    np.testing.assert_allclose(served, expected.numpy(), atol=1e-5)
+
+    def trainer_scores(examples):
+        """The reference: the Trainer's Keras model on Transform's output for the examples (a
+        request has no label: parsed without it, as the serving signature does)."""
+        raw_spec = {name: feature for name, feature in tft_output.raw_feature_spec().items()
+                    if name not in {label.column for label in spec.labels}}
+        features = tft_output.transform_features_layer()(tf.io.parse_example(examples, raw_spec))
+        return trainer_model({i.name: features[i.name] for i in trainer_model.inputs}).numpy()
+
+    np.testing.assert_allclose(served, trainer_scores(serialized), atol=SCORE_ATOL)
 
     # A client sends what it logged: raw candidate + history strings. The history changes the
     # score; no history at all is a valid (cold-start) request.
@@ -122,9 +132,13 @@ def test_pushed_model_scores_raw_examples_with_history_strings(run):
             f["hist_cate_id"].bytes_list.value.append(history_cates.encode())
         return example.SerializeToString()
 
-    scores = serve(examples=tf.constant([request("20|31|5", "2|2|2"), request("8|9", "5|6"),
-                                         request(None, None)]))["prediction"].numpy()[:, 0]
+    requests = [request("20|31|5", "2|2|2"), request("8|9", "5|6"), request(None, None)]
+    scores = serve(examples=tf.constant(requests))["prediction"].numpy()[:, 0]
     assert np.all((scores > 0) & (scores < 1))
-    # A few training steps on 3k rows move scores little; a model that ignored the history
-    # would give exactly equal scores.
-    assert scores[0] != scores[1] and scores[0] != scores[2]
+    # the raw strings are scored as the Trainer's model scores their Transform output
+    np.testing.assert_allclose(scores, trainer_scores(requests)[:, 0], atol=SCORE_ATOL)
+    # The history changes the score by more than the numerical noise of scoring (SCORE_ATOL): a
+    # model that ignored the history would give the three requests one score. A few training
+    # steps on 3k rows move scores little, hence a margin of a few tolerances, not a direction.
+    assert abs(scores[0] - scores[1]) > HISTORY_MARGIN, scores
+    assert abs(scores[0] - scores[2]) > HISTORY_MARGIN, scores
