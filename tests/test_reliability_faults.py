@@ -112,14 +112,14 @@ def run_on_anomalous_data(folder):
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
 
 
-register_background_run("killed_and_resumed_runs", run_killed_and_resumed)
+register_background_run("killed_and_resumed", run_killed_and_resumed)
 register_background_run("anomalous_run", run_on_anomalous_data)
 
 
 @pytest.fixture(scope="module")
 def killed_and_resumed(background):
     from pipeline.report import read_run
-    root, killed_status, result, first_seconds = background.result("killed_and_resumed_runs")
+    root, killed_status, result, first_seconds = background.result("killed_and_resumed")
     report = read_run(os.path.join(root, "metadata.sqlite"), "ctr_tiny_faults")
     return root, killed_status, result, report, first_seconds
 
