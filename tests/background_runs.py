@@ -37,19 +37,26 @@ class BackgroundRuns:
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="background-pipeline-run")
         self.futures = {}
+        self.folders = {}
+
+    def folder(self, fixture_name):
+        """The folder of the fixture's job (made on first use)."""
+        if fixture_name not in self.folders:
+            self.folders[fixture_name] = self.make_folder(fixture_name)
+        return self.folders[fixture_name]
 
     def start(self, fixture_names):
         """Queues the jobs of these fixtures, in this order (names without a job are skipped)."""
         for name in fixture_names:
             if name in JOBS and name not in self.futures:
-                self.futures[name] = self.executor.submit(JOBS[name], self.make_folder(name))
+                self.futures[name] = self.executor.submit(JOBS[name], self.folder(name))
 
     def result(self, fixture_name):
         """The job's result: waited for when it is under way or done, else run here and now."""
         future = self.futures.get(fixture_name)
         if future is not None and not future.cancel():
             return future.result()
-        return JOBS[fixture_name](self.make_folder(fixture_name))
+        return JOBS[fixture_name](self.folder(fixture_name))
 
     def close(self):
         """Drops the jobs not started; waits for the one under way (its subprocess ends)."""

@@ -49,9 +49,9 @@ background_runs.register("e2e_first_run", shared_runs.run_e2e_first)
 
 @pytest.fixture(scope="session")
 def criteo_cli_root(background):
-    """The CLI run root shared by the README and CLI output checks (shared_runs.py), every
-    command run."""
-    return background.result("criteo_cli_root")
+    """The CLI run root shared by the README and CLI output checks (shared_runs.py): its
+    commands run in the background, and `result(name)` waits for the one named."""
+    return shared_runs.criteo_cli_root(background.folder("criteo_cli_root"))
 
 # The pipeline's Trainer does the same: autograph need not convert tf_keras' own code, and the
 # suite's many first fits/saves then take seconds instead of tens of seconds each.

@@ -4,9 +4,11 @@ A pipeline run on the bundled sample costs tens of seconds, most of it ingesting
 the same 2k rows. `SharedRoot` is one run root whose CLI commands several modules read: each
 command runs once, and always in the same order whichever test asks first, so every module sees
 the same history in the root (ML-Metadata's cache, the list of runs)."""
+import functools
 import os
 import subprocess
 import sys
+import threading
 
 from cli_testing import REPO, run_cli
 
@@ -14,12 +16,15 @@ SAMPLE_CRITEO = os.path.join(REPO, "data", "samples", "criteo_2k.csv")
 
 
 class SharedRoot:
-    """A run root and its ordered CLI commands (name -> arguments of `python -m pipeline`)."""
+    """A run root and its ordered CLI commands (name -> arguments of `python -m pipeline`). A
+    background run (background_runs.py) may be running them while a test asks for one: the
+    commands run one at a time, in order, whichever thread runs them."""
 
     def __init__(self, root, commands):
         self.root = root
         self.commands = dict(commands)
         self.results = []  # (exit status, output) of the first len(results) commands
+        self.running = threading.Lock()  # held while a command runs
 
     def find(self, argv):
         """The name of the command with exactly these arguments, or None."""
@@ -30,15 +35,18 @@ class SharedRoot:
         names = list(self.commands)
         index = names.index(name)
         while len(self.results) <= index:
-            self.results.append(run_cli(*self.commands[names[len(self.results)]]))
+            with self.running:
+                if len(self.results) <= index:
+                    self.results.append(run_cli(*self.commands[names[len(self.results)]]))
         return self.results[index]
 
 
+@functools.lru_cache(maxsize=None)
 def criteo_cli_root(base):
     """The criteo root of the README's first two runs (tests/test_readme_commands.py: the default
     run exactly as a newcomer types it, then the same input given as --data, cached) and of the
     CLI output checks after them (tests/test_cli_output.py: a run failing in the Trainer, then
-    `compare` of DeepFM, whose run is the first one again, and DCN)."""
+    `compare` of DeepFM, whose run is the first one again, and DCN). One object per folder."""
     root = os.path.join(base, "criteo")
     return SharedRoot(root, [
         ("readme_default", ["run", "--dataset", "criteo", "--root", root]),
@@ -56,11 +64,11 @@ def criteo_cli_root(base):
 
 
 def run_criteo_cli_root(base):
-    """criteo_cli_root(base) with every command run (a background job: conftest.py)."""
+    """Runs every command of criteo_cli_root(base) (a background run: conftest.py; a test asking
+    for a command waits for that command only)."""
     shared = criteo_cli_root(base)
     for name in shared.commands:
         shared.result(name)
-    return shared
 
 
 # tests/test_pipeline_e2e.py's first run (conftest's e2e_run): 20k generated Criteo-format rows.
