@@ -93,18 +93,29 @@ def trained(e2e_run, tmp_path_factory, monkeypatch_module):
     scratch = out / "tmp"
     scratch.mkdir()
     monkeypatch_module.setenv("TMPDIR", str(scratch))
-    # One worker through the CLI (the run root's latest Transform output, found in MLMD).
-    cli = subprocess.run(
+    # One worker through the CLI (the run root's latest Transform output, found in MLMD), started
+    # first and left running beside the two workers: the three processes spend much of their
+    # time starting up and waiting on each other, so together they take less than one after the
+    # other. Each writes only under its own --out.
+    cli = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "train-local", "--root", paths.root, "--workers", "1",
          "--train-steps", str(TRAIN_STEPS), "--eval-steps", "4", "--batch-size", str(BATCH),
          "--out", str(out / "one")],
-        cwd=REPO, capture_output=True, text=True, timeout=900)
-    # Two workers, the train split in two files (sharded by FILE), eval in one (by DATA).
-    inputs = latest_inputs(paths.root)
-    inputs["transformed_examples"] = [_resharded(inputs["transformed_examples"][0],
-                                                 str(out / "examples"))]
-    two = train_local(paths.root, workers=2, out_dir=str(out / "two"), train_steps=TRAIN_STEPS,
-                      eval_steps=4, overrides={"batch_size": BATCH}, inputs=inputs, timeout=900)
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # Two workers, the train split in two files (sharded by FILE), eval in one (by DATA).
+        inputs = latest_inputs(paths.root)
+        inputs["transformed_examples"] = [_resharded(inputs["transformed_examples"][0],
+                                                     str(out / "examples"))]
+        two = train_local(paths.root, workers=2, out_dir=str(out / "two"),
+                          train_steps=TRAIN_STEPS, eval_steps=4, overrides={"batch_size": BATCH},
+                          inputs=inputs, timeout=900)
+        stdout, stderr = cli.communicate(timeout=900)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    cli = subprocess.CompletedProcess(cli.args, cli.returncode, stdout, stderr)
     return cli, two, out, scratch, inputs["raw_examples"][0]
 
 

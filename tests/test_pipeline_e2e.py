@@ -8,14 +8,12 @@ import pytest
 import tensorflow as tf
 
 from components.dataset_spec import load_spec
-from data.generators import write_criteo
 from pipeline.pipeline import RunPaths, TrainingConfig, beam_args, create_pipeline
 from pipeline.reporting.summary import read_run
 from pipeline_testing import run_fn_on_transform
 
 pytestmark = pytest.mark.pipeline
 
-ROWS = 20_000
 COMPONENTS = ["CsvExampleGen", "StatisticsGen", "SchemaGen", "CurateSchema", "ExampleValidator",
               "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"]
 
@@ -33,17 +31,15 @@ def _run(spec, data_dir, paths, train_steps):
     return read_run(paths.metadata_path, pipeline.pipeline_info.pipeline_name)
 
 
-def make_first_run(tmp_path_factory):
+def make_first_run(runs):
     """The shared run (session-scoped `e2e_run` in conftest: the report and predict tests read
-    it too)."""
-    root = tmp_path_factory.mktemp("e2e")
-    data_dir = str(root / "data")
-    write_criteo(data_dir, rows=ROWS, seed=3)
-    os.remove(os.path.join(data_dir, "oracle.json"))
+    it too), from the session's background runs (shared_runs.run_e2e_first: the CLI on 20k
+    generated rows) -> (spec, data folder, paths, run summary)."""
+    data_dir, root, status, output = runs.result("e2e_first_run")
+    assert status == 0, output
     spec = load_spec("criteo")
-    paths = RunPaths(str(root / "run"))
-    report = _run(spec, data_dir, paths, train_steps=50)
-    return spec, data_dir, paths, report
+    paths = RunPaths(root)
+    return spec, data_dir, paths, read_run(paths.metadata_path, f"ctr_{spec.name}")
 
 
 @pytest.fixture(scope="module")

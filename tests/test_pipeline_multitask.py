@@ -4,15 +4,19 @@ headerless census-income file run through the CLI's run path with only a spec wh
 never_married gate cannot pass (not blessed, nothing pushed, the failing task named)."""
 import glob
 import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from background_runs import register as register_background_run
+from cli_testing import REPO, run_cli
 from components.dataset_spec import load_spec
 from data.census import write_census
-from data.multitask import write_multitask
-from pipeline.pipeline import RunPaths, TrainingConfig, beam_args, create_pipeline
+from pipeline.pipeline import RunPaths
 from pipeline.reporting.summary import read_run
 
 pytestmark = pytest.mark.pipeline
@@ -21,24 +25,32 @@ ROWS = 3000
 TASKS = ["click", "purchase"]
 
 
-def _run(spec, data_dir, paths, model="MMOE", train_steps=60):
-    from tfx import v1 as tfx
-    training = TrainingConfig(model=model, model_args={}, train_steps=train_steps, eval_steps=2,
-                              batch_size=128, learning_rate=5e-3)
-    pipeline = create_pipeline(spec, data_dir, paths, training, input_pattern="*.csv",
-                               beam_pipeline_args=beam_args("in_memory"))
-    tfx.orchestration.LocalDagRunner().run(pipeline)
-    return read_run(paths.metadata_path, pipeline.pipeline_info.pipeline_name)
+def run_mmoe(folder):
+    """Generated click/purchase rows, then the MMOE run through the CLI (a background run:
+    tests/background_runs.py) -> (data folder, run root, exit status, output)."""
+    data_dir, root = os.path.join(folder, "data"), os.path.join(folder, "run")
+    generated = subprocess.run([sys.executable, "-m", "data", "multitask", "--rows", str(ROWS),
+                                "--seed", "1", "--out", data_dir], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=900)
+    assert generated.returncode == 0, generated.stdout
+    os.remove(os.path.join(data_dir, "oracle.json"))
+    return (data_dir, root, *run_cli(
+        "run", "--dataset", "multitask", "--data", data_dir, "--root", root, "--model", "MMOE",
+        "--train-steps", "60", "--eval-steps", "2", "--batch-size", "128",
+        "--learning-rate", "5e-3", "--beam-mode", "in_memory"))
+
+
+register_background_run("mmoe_run", run_mmoe)
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mtl")
-    data_dir = str(root / "data")
-    write_multitask(data_dir, ROWS, seed=1, oracle_name="../oracle.json")
+def mmoe_run(background):
+    data_dir, root, status, output = background.result("mmoe_run")
+    assert status == 0, output
     spec = load_spec("multitask")
-    paths = RunPaths(str(root / "run"))
-    return spec, data_dir, paths, _run(spec, data_dir, paths)
+    paths = RunPaths(root)
+    return spec, data_dir, paths, read_run(paths.metadata_path, f"ctr_{spec.name}")
 
 
 def _eval_examples(paths, n=200):
@@ -47,16 +59,16 @@ def _eval_examples(paths, n=200):
     return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(n)]
 
 
-def test_multi_task_run_blesses_and_pushes(first_run):
-    _, _, _, report = first_run
+def test_multi_task_run_blesses_and_pushes(mmoe_run):
+    _, _, _, report = mmoe_run
     assert {c.state for c in report.components} == {"COMPLETE"}, report.format()
     assert report.blessed is True, report.format()
     assert report.pushed_model and os.path.isdir(report.pushed_model)
     assert report.failures == []
 
 
-def test_evaluation_has_per_task_metrics_overall_and_per_slice(first_run):
-    _, _, _, report = first_run
+def test_evaluation_has_per_task_metrics_overall_and_per_slice(mmoe_run):
+    _, _, _, report = mmoe_run
     assert sorted(report.tasks) == TASKS and report.overall == {}
     for task in TASKS:
         metrics = report.tasks[task]
@@ -70,8 +82,8 @@ def test_evaluation_has_per_task_metrics_overall_and_per_slice(first_run):
         assert f"task {task}" in text and f"{report.tasks[task]['auc']:.4g}" in text
 
 
-def test_training_summary_has_final_metrics_per_task(first_run):
-    _, _, _, report = first_run
+def test_training_summary_has_final_metrics_per_task(mmoe_run):
+    _, _, _, report = mmoe_run
     tasks = report.training["tasks"]
     assert sorted(tasks) == TASKS
     for task in TASKS:
@@ -80,11 +92,11 @@ def test_training_summary_has_final_metrics_per_task(first_run):
         assert 0.0 <= tasks[task]["eval_auc"] <= 1.0
 
 
-def test_pushed_model_returns_one_named_output_per_task(first_run):
+def test_pushed_model_returns_one_named_output_per_task(mmoe_run):
     import tensorflow_transform as tft
     import tf_keras as keras
     from ctr_models.layers import custom_objects
-    _, _, paths, report = first_run
+    _, _, paths, report = mmoe_run
     serialized = _eval_examples(paths)
     served = tf.saved_model.load(report.pushed_model).signatures["serving_default"](
         examples=tf.constant(serialized))
@@ -103,9 +115,9 @@ def test_pushed_model_returns_one_named_output_per_task(first_run):
     assert not np.allclose(served["click"].numpy(), served["purchase"].numpy())
 
 
-def test_tfma_result_has_metrics_for_each_output(first_run):
+def test_tfma_result_has_metrics_for_each_output(mmoe_run):
     import tensorflow_model_analysis as tfma
-    _, _, _, report = first_run
+    _, _, _, report = mmoe_run
     result = tfma.load_eval_result(report.evaluation_uri)
     overall = next(by_output for key, by_output in result.slicing_metrics if not key)
     assert sorted(overall) == TASKS
@@ -114,32 +126,35 @@ def test_tfma_result_has_metrics_for_each_output(first_run):
     assert tfma.load_validation_result(report.evaluation_uri).validation_ok
 
 
-@pytest.fixture(scope="module")
-def census_run(tmp_path_factory):
-    """The CLI's run path on a census-income file with only a spec (a copy of
-    census_income.yaml whose never_married gate cannot pass): no header line, leading spaces,
-    an instance-weight column, both labels mapped from strings."""
-    import argparse
+def run_census(folder):
+    """The CLI's run on a census-income file with only a spec (a copy of census_income.yaml
+    whose never_married gate cannot pass): no header line, leading spaces, an instance-weight
+    column, both labels mapped from strings (a background run: tests/background_runs.py) ->
+    (the generator's facts, run root, exit status, output)."""
     import yaml
     from components.dataset_spec import SPEC_DIR
-    from pipeline.options import add_run_args, run_options
-    from pipeline.run import run_pipeline
-    root = tmp_path_factory.mktemp("census")
-    info = write_census(str(root / "data"), 2500, seed=2, oracle_name=None)
+    info = write_census(os.path.join(folder, "data"), 2500, seed=2, oracle_name=None)
     with open(os.path.join(SPEC_DIR, "census_income.yaml")) as f:
         raw = yaml.safe_load(f)
     raw["labels"][1]["auc_threshold"] = 0.999
-    spec_path = str(root / "census_strict.yaml")
+    spec_path = os.path.join(folder, "census_strict.yaml")
     with open(spec_path, "w") as f:
         yaml.safe_dump(raw, f)
-    parser = argparse.ArgumentParser()
-    add_run_args(parser)
-    args = parser.parse_args(["--dataset", spec_path, "--data", info["path"],
-                              "--model", "SharedBottom", "--root", str(root / "run"),
-                              "--train-steps", "60", "--batch-size", "128",
-                              "--learning-rate", "0.005", "--eval-steps", "2",
-                              "--beam-mode", "in_memory"])
-    return info, str(root / "run"), run_pipeline(run_options(args))
+    root = os.path.join(folder, "run")
+    return (info, root, *run_cli(
+        "run", "--dataset", spec_path, "--data", info["path"], "--model", "SharedBottom",
+        "--root", root, "--train-steps", "60", "--batch-size", "128", "--learning-rate", "0.005",
+        "--eval-steps", "2", "--beam-mode", "in_memory"))
+
+
+register_background_run("census_run", run_census)
+
+
+@pytest.fixture(scope="module")
+def census_run(background):
+    info, run_root, status, output = background.result("census_run")
+    assert re.search(r"^Blessed: ", output, re.MULTILINE), output  # the run reached a verdict
+    return info, run_root, read_run(os.path.join(run_root, "metadata.sqlite"), "ctr_census_income")
 
 
 def test_headerless_census_file_runs_with_only_its_spec(census_run):

@@ -3,44 +3,62 @@ ExampleGen -> HistoryBuilder -> ... -> Pusher, shared by every assertion."""
 import glob
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from background_runs import register as register_background_run
+from cli_testing import REPO, run_cli
 from components.dataset_spec import load_spec
-from data.behaviour import write_behaviour
-from pipeline.pipeline import RunPaths, TrainingConfig, beam_args, create_pipeline
+from pipeline.pipeline import RunPaths
 from pipeline.reporting.summary import read_run
 
 pytestmark = pytest.mark.pipeline
 
 ROWS = 3000
+# serving signature vs the Trainer's Keras model on the same rows (two graphs, one set of weights)
+SCORE_ATOL = 1e-5
+# how far apart two requests that differ only in their history must score
+HISTORY_MARGIN = 10 * SCORE_ATOL
 COMPONENTS = ["CsvExampleGen", "HistoryBuilder", "StatisticsGen", "SchemaGen", "CurateSchema",
               "ExampleValidator", "Transform", "Trainer", "latest_blessed_model_resolver",
               "Evaluator", "Pusher"]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    from tfx import v1 as tfx
-    root = tmp_path_factory.mktemp("sequence")
-    data_dir = str(root / "data")
-    write_behaviour(data_dir, rows=ROWS, seed=1)
+def run_din(folder):
+    """A generated behaviour log, then the DIN run through the CLI (a background run:
+    tests/background_runs.py) -> (run root, exit status, output)."""
+    data_dir, root = os.path.join(folder, "data"), os.path.join(folder, "run")
+    generated = subprocess.run([sys.executable, "-m", "data", "behaviour", "--rows", str(ROWS),
+                                "--seed", "1", "--out", data_dir], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=900)
+    assert generated.returncode == 0, generated.stdout
     os.remove(os.path.join(data_dir, "oracle.json"))
+    return (root, *run_cli(
+        "run", "--dataset", "behaviour", "--data", data_dir, "--root", root, "--model", "DIN",
+        "--model-arg", "dnn_hidden_units=(32,16)", "--model-arg", "att_hidden_size=(16,8)",
+        "--train-steps", "40", "--eval-steps", "2", "--batch-size", "128",
+        "--learning-rate", "3e-3", "--beam-mode", "in_memory"))
+
+
+register_background_run("din_run", run_din)
+
+
+@pytest.fixture(scope="module")
+def din_run(background):
+    root, status, output = background.result("din_run")
+    assert status == 0, output
     spec = load_spec("behaviour")
-    paths = RunPaths(str(root / "run"))
-    training = TrainingConfig(model="DIN", model_args={"dnn_hidden_units": (32, 16),
-                                                       "att_hidden_size": (16, 8)},
-                              train_steps=40, eval_steps=2, batch_size=128, learning_rate=3e-3)
-    pipeline = create_pipeline(spec, data_dir, paths, training, input_pattern="*.csv",
-                               beam_pipeline_args=beam_args("in_memory"))
-    tfx.orchestration.LocalDagRunner().run(pipeline)
-    return spec, paths, read_run(paths.metadata_path, pipeline.pipeline_info.pipeline_name)
+    paths = RunPaths(root)
+    return spec, paths, read_run(paths.metadata_path, f"ctr_{spec.name}")
 
 
-def test_every_component_incl_the_history_builder_completed_in_mlmd(run):
-    _, paths, report = run
+def test_every_component_incl_the_history_builder_completed_in_mlmd(din_run):
+    _, paths, report = din_run
     assert sorted(c.node_id for c in report.components) == sorted(COMPONENTS)
     assert {c.state for c in report.components} == {"COMPLETE"}
     from ml_metadata.metadata_store import metadata_store
@@ -65,8 +83,8 @@ def _text(example, name):
     return example.features.feature[name].bytes_list.value[0].decode()
 
 
-def test_history_rows_are_split_by_time_and_carry_the_sequences(run):
-    spec, paths, _ = run
+def test_history_rows_are_split_by_time_and_carry_the_sequences(din_run):
+    spec, paths, _ = din_run
     train = [tf.train.Example.FromString(r) for r in _history_rows(paths, "train", 10_000)]
     evaluation = [tf.train.Example.FromString(r) for r in _history_rows(paths, "eval", 10_000)]
     assert len(train) + len(evaluation) == ROWS
@@ -79,8 +97,8 @@ def test_history_rows_are_split_by_time_and_carry_the_sequences(run):
     assert max(lengths) == spec.behaviour.max_length
 
 
-def test_model_is_blessed_and_the_eval_has_history_length_slices(run):
-    _, _, report = run
+def test_model_is_blessed_and_the_eval_has_history_length_slices(din_run):
+    _, _, report = din_run
     assert report.blessed is True, report.format()
     assert report.pushed_model and os.path.isdir(report.pushed_model)
     assert report.overall["example_count"] >= 200
@@ -89,11 +107,11 @@ def test_model_is_blessed_and_the_eval_has_history_length_slices(run):
                                    "hist_length_bucket=5+"}, report.slices
 
 
-def test_pushed_model_scores_raw_examples_with_history_strings(run):
+def test_pushed_model_scores_raw_examples_with_history_strings(din_run):
     import tensorflow_transform as tft
     import tf_keras as keras
     from ctr_models.layers import custom_objects
-    _, paths, report = run
+    spec, paths, report = din_run
     serialized = _history_rows(paths)
     pushed = tf.saved_model.load(report.pushed_model)
     serve = pushed.signatures["serving_default"]
@@ -101,14 +119,20 @@ def test_pushed_model_scores_raw_examples_with_history_strings(run):
     transform_dir = sorted(glob.glob(os.path.join(paths.pipeline_root, "Transform",
                                                   "transform_graph", "*")))[-1]
     tft_output = tft.TFTransformOutput(transform_dir)
-    transformed = tft_output.transform_features_layer()(
-        tf.io.parse_example(serialized, tft_output.raw_feature_spec()))
     trainer_model = keras.models.load_model(
         os.path.join(report.model_uri, "Format-Serving"), custom_objects=custom_objects)
     assert {i.name for i in trainer_model.inputs} == {"user_id", "item_id", "cate_id",
                                                       "hist_item_id", "hist_cate_id"}
-    expected = trainer_model({i.name: transformed[i.name] for i in trainer_model.inputs})
-    np.testing.assert_allclose(served, expected.numpy(), atol=1e-5)
+
+    def trainer_scores(examples):
+        """The reference: the Trainer's Keras model on Transform's output for the examples (a
+        request has no label: parsed without it, as the serving signature does)."""
+        raw_spec = {name: feature for name, feature in tft_output.raw_feature_spec().items()
+                    if name not in {label.column for label in spec.labels}}
+        features = tft_output.transform_features_layer()(tf.io.parse_example(examples, raw_spec))
+        return trainer_model({i.name: features[i.name] for i in trainer_model.inputs}).numpy()
+
+    np.testing.assert_allclose(served, trainer_scores(serialized), atol=SCORE_ATOL)
 
     # A client sends what it logged: raw candidate + history strings. The history changes the
     # score; no history at all is a valid (cold-start) request.
@@ -122,9 +146,13 @@ def test_pushed_model_scores_raw_examples_with_history_strings(run):
             f["hist_cate_id"].bytes_list.value.append(history_cates.encode())
         return example.SerializeToString()
 
-    scores = serve(examples=tf.constant([request("20|31|5", "2|2|2"), request("8|9", "5|6"),
-                                         request(None, None)]))["prediction"].numpy()[:, 0]
+    requests = [request("20|31|5", "2|2|2"), request("8|9", "5|6"), request(None, None)]
+    scores = serve(examples=tf.constant(requests))["prediction"].numpy()[:, 0]
     assert np.all((scores > 0) & (scores < 1))
-    # A few training steps on 3k rows move scores little; a model that ignored the history
-    # would give exactly equal scores.
-    assert scores[0] != scores[1] and scores[0] != scores[2]
+    # the raw strings are scored as the Trainer's model scores their Transform output
+    np.testing.assert_allclose(scores, trainer_scores(requests)[:, 0], atol=SCORE_ATOL)
+    # The history changes the score by more than the numerical noise of scoring (SCORE_ATOL): a
+    # model that ignored the history would give the three requests one score. A few training
+    # steps on 3k rows move scores little, hence a margin of a few tolerances, not a direction.
+    assert abs(scores[0] - scores[1]) > HISTORY_MARGIN, scores
+    assert abs(scores[0] - scores[2]) > HISTORY_MARGIN, scores

@@ -27,7 +27,8 @@ that no longer matches anything. Commands written in the prose (not in a code bl
 extracted.
 
 Cost: three pipeline runs (the criteo default, the same input cached, movielens DCN), marked
-`pipeline`; everything else takes seconds.
+`pipeline`; the two criteo runs are in a root tests/test_cli_output.py checks too
+(tests/shared_runs.py). Everything else takes seconds.
 """
 import glob
 import inspect
@@ -40,6 +41,8 @@ import sys
 
 import pytest
 import yaml
+from background_runs import register as register_background_run
+import shared_runs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(REPO, "README.md")
@@ -390,10 +393,38 @@ def data_commands(tmp):
     return {c: _run(with_root(substitute(c, tmp), tmp)) for c in run_commands(pipeline=False)}
 
 
+def shared_command(command, shared):
+    """The name of the shared criteo root's command (tests/shared_runs.py) that is this README
+    command, or None: the same arguments in a root of the same name."""
+    base = os.path.dirname(shared.root)
+    return shared.find(pipeline_argv(shlex.split(with_root(substitute(command, base), base))))
+
+
+def run_own_pipeline_commands(tmp):
+    """The README's pipeline runs that are not the shared criteo root's, in README order, each
+    with a root under `tmp` (a background run: tests/background_runs.py)."""
+    template = shared_runs.criteo_cli_root(tmp)  # only to recognise the shared commands
+    return {c: _run(with_root(substitute(c, tmp), tmp)) for c in run_commands(pipeline=True)
+            if not shared_command(c, template)}
+
+
+register_background_run("own_pipeline_runs", run_own_pipeline_commands)
+
+
 @pytest.fixture(scope="module")
-def pipeline_runs(tmp):
-    """The README's pipeline runs, in README order (a later run may reuse an earlier's cache)."""
-    return {c: _run(with_root(substitute(c, tmp), tmp)) for c in run_commands(pipeline=True)}
+def own_pipeline_runs(background):
+    return background.result("own_pipeline_runs")
+
+
+@pytest.fixture(scope="module")
+def pipeline_runs(own_pipeline_runs, criteo_cli_root):
+    """The README's pipeline runs, in README order (a later run may reuse an earlier's cache).
+    A run that is one of the shared criteo root's commands is read from there (its root,
+    tests/test_cli_output.py checks further, is the one with the same name under another
+    temporary folder), the others from this module's own."""
+    return {c: (criteo_cli_root.result(shared_command(c, criteo_cli_root))
+                if shared_command(c, criteo_cli_root) else own_pipeline_runs[c])
+            for c in run_commands(pipeline=True)}
 
 
 @pytest.mark.parametrize("command", run_commands(pipeline=False))

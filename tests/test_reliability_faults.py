@@ -7,6 +7,7 @@ run SIGKILLed in the Trainer and resumed, and a run on anomalous data stopped by
 rest is checked at function level."""
 import json
 import os
+import pathlib
 import random
 import re
 import shutil
@@ -17,6 +18,7 @@ import time
 
 import pytest
 
+from background_runs import register as register_background_run
 from cli_testing import REPO
 
 TINY_SPEC = """\
@@ -60,9 +62,9 @@ def _cli(root, data, spec, *extra):
 
 # -- pipeline runs ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    base = tmp_path_factory.mktemp("faults")
+def _tiny(folder):
+    """(folder, the tiny spec, a good CSV, an anomalous CSV), written under `folder`."""
+    base = pathlib.Path(folder)
     spec = base / "tiny_faults.yaml"
     spec.write_text(TINY_SPEC)
     good, bad = base / "good", base / "bad"
@@ -73,11 +75,10 @@ def tiny(tmp_path_factory):
     return base, str(spec), str(good / "rows.csv"), str(bad / "rows.csv")
 
 
-@pytest.fixture(scope="module")
-def killed_and_resumed(tiny):
+def run_killed_and_resumed(folder):
     """Run 1 is SIGKILLed (with its whole process group) once the Trainer has started; run 2,
-    same command and root, must complete."""
-    base, spec, good, _ = tiny
+    same command and root, must complete (a background run: tests/background_runs.py)."""
+    base, spec, good, _ = _tiny(folder)
     root = str(base / "root")
     started = time.time()
     proc = subprocess.Popen(_cli(root, good, spec), cwd=REPO, env=_env(), text=True,
@@ -100,9 +101,32 @@ def killed_and_resumed(tiny):
         n for n in os.listdir(os.path.join(root, "serving")) if n.isdigit()]
     result = subprocess.run(_cli(root, good, spec), cwd=REPO, env=_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
+    return root, proc.returncode, result, first_seconds
+
+
+def run_on_anomalous_data(folder):
+    """The tiny spec's run on the anomalous CSV (a background run: tests/background_runs.py)."""
+    base, spec, _, bad = _tiny(folder)
+    root = str(base / "bad_root")
+    return root, subprocess.run(_cli(root, bad, spec), cwd=REPO, env=_env(), text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
+
+
+register_background_run("killed_and_resumed", run_killed_and_resumed)
+register_background_run("anomalous_run", run_on_anomalous_data)
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(background):
     from pipeline.reporting.summary import read_run
+    root, killed_status, result, first_seconds = background.result("killed_and_resumed")
     report = read_run(os.path.join(root, "metadata.sqlite"), "ctr_tiny_faults")
-    return root, proc.returncode, result, report, first_seconds
+    return root, killed_status, result, report, first_seconds
+
+
+@pytest.fixture(scope="module")
+def anomalous_run(background):
+    return background.result("anomalous_run")
 
 
 @pytest.mark.pipeline
@@ -142,11 +166,8 @@ def test_the_resumed_run_pushes_one_complete_version_and_no_leftovers(killed_and
 
 
 @pytest.mark.pipeline
-def test_anomalies_stop_the_run_before_transform_naming_them(tiny):
-    base, spec, _, bad = tiny
-    root = str(base / "bad_root")
-    result = subprocess.run(_cli(root, bad, spec), cwd=REPO, env=_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
+def test_anomalies_stop_the_run_before_transform_naming_them(anomalous_run):
+    root, result = anomalous_run
     assert result.returncode == 1, result.stdout
     failed = [line for line in result.stdout.splitlines() if "ExampleValidator" in line
               and "AnomaliesFound: data anomalies, training stopped:" in line]
