@@ -83,7 +83,7 @@ def run(root, dataset, model_name, model_args, epochs=3, batch_size=256, learnin
 
 
 def main(argv=None):
-    from components.model_builder import parse_model_args
+    from pipeline.options import parse_model_args
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sequence", description=__doc__)
     parser.add_argument("--root", required=True, help="run root with a Transform output")
     parser.add_argument("--dataset", default="behaviour")

@@ -4,7 +4,6 @@ Vocabulary sizes are read from Transform's vocabulary files, never typed by hand
 a vocab_group reads one embedding table (shared `embedding_name`), so the model does one gather
 over one id space, as laid out in components/dataset_spec.py.
 """
-import ast
 import inspect
 import zlib
 
@@ -55,21 +54,6 @@ def feature_columns(spec, sizes):
                        if isinstance(f, MultiValueSpec) else sparse)
     columns += [DenseFeat(f.name, 1) for f in spec.dense]
     return list(columns), list(columns)
-
-
-def parse_model_args(pairs):
-    """['k=v', ...] -> dict; values are Python literals when they parse ('(64, 32)', '0.1',
-    'True'), else strings ('matrix')."""
-    args = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise ValueError(f"--model-arg expects key=value, got {pair!r}")
-        key, value = pair.split("=", 1)
-        try:
-            args[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            args[key.strip()] = value.strip()
-    return args
 
 
 # Arguments the pipeline fills from the spec; a model_args entry of the same name wins.

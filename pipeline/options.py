@@ -7,9 +7,10 @@ reads an argparse Namespace; every function below it takes `RunOptions`, `Traini
 `add_training_args`, so the same flags give the same `TrainingOptions`, and both resolve them with
 `pipeline.run.resolve_training` (the data-based defaults of `training_schedule`).
 
-Building the parsers imports no TensorFlow or TFX, so `--help` and argparse's errors stay fast
-(`training_options` imports components.model_builder for `parse_model_args`)."""
+Parsing imports no TensorFlow or TFX: `--help` and argparse's errors stay fast, and TensorFlow's
+start-up lines fall into the run's log (pipeline.progress.QuietRun), not on the console."""
 import argparse
+import ast
 import dataclasses
 import os
 from typing import Dict, Optional, Tuple
@@ -33,6 +34,21 @@ MIN_STEPS_PER_EPOCH = 25
 MIN_STEPS = 50
 MAX_EPOCHS = 2
 MAX_STEPS = 10_000
+
+
+def parse_model_args(pairs):
+    """['k=v', ...] -> dict; values are Python literals when they parse ('(64, 32)', '0.1',
+    'True'), else strings ('matrix')."""
+    args = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ValueError(f"--model-arg expects key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            args[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            args[key.strip()] = value.strip()
+    return args
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,9 +199,8 @@ def add_run_args(parser):
 
 def training_options(args) -> TrainingOptions:
     """The parsed `add_training_args` options. `--model-arg` values are parsed here, once
-    (components.model_builder.parse_model_args: Python literals, never code); a pair without '='
+    (parse_model_args: Python literals, never code); a pair without '='
     raises ValueError."""
-    from components.model_builder import parse_model_args
     return TrainingOptions(
         model=args.model, model_args=parse_model_args(args.model_arg),
         batch_size=args.batch_size, epochs=args.epochs, train_steps=args.train_steps,

@@ -1,6 +1,7 @@
 """CLI helpers and the commands' options (pipeline/options.py), with no pipeline run."""
 import argparse
 import dataclasses
+import os
 import types
 
 import pytest
@@ -231,3 +232,28 @@ def test_retrain_runs_the_newest_spans_with_its_options(tmp_path, monkeypatch):
     assert seen == [(options.run, None)]  # nothing pushed yet: a fresh model
     assert "Warm start: nothing pushed yet in this root; training a fresh model" in said
     assert "training on 2, 3" in said[-1]
+
+
+def test_parsing_the_options_of_every_pipeline_command_loads_no_tensorflow():
+    """TensorFlow's start-up lines (cuFFT/cuDNN factory errors) go to the run's log only when it
+    is first imported after QuietRun took over the console: option parsing must not import it."""
+    import subprocess
+    import sys
+    code = """
+import sys
+from pipeline.cli import build_parser
+from pipeline.options import run_options
+from pipeline.run import demo_options
+from pipeline.compare import compare_options
+from pipeline.retrain import retrain_options
+parse = build_parser().parse_args
+run_options(parse(["run", "--dataset", "criteo", "--root", "/tmp/r", "--model-arg", "a=(1, 2)"]))
+demo_options(parse(["demo", "--root", "/tmp/r"]))
+compare_options(parse(["compare", "--dataset", "criteo", "--root", "/tmp/r", "--models", "DeepFM"]))
+retrain_options(parse(["retrain", "--dataset", "criteo", "--root", "/tmp/r", "--data", "/tmp/d"]))
+print(sorted(m for m in ("tensorflow", "tfx", "apache_beam", "tf_keras") if m in sys.modules))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", result.stdout

@@ -6,7 +6,8 @@ import pytest
 import tf_keras as keras
 
 from components.dataset_spec import DatasetSpec
-from components.model_builder import build_model, feature_columns, parse_model_args
+from components.model_builder import build_model, feature_columns
+from pipeline.options import parse_model_args
 from ctr_models.feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
 from ctr_models.models import MODEL_NAMES, get_model_fn
 

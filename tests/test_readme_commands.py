@@ -271,7 +271,7 @@ def is_outside(path):
 def check_pipeline_command(argv):
     """Parses `python -m pipeline <argv>` with the CLI's parser and checks what it names."""
     from components.dataset_spec import load_spec
-    from components.model_builder import parse_model_args
+    from pipeline.options import parse_model_args
     from ctr_models.models import get_model_fn
     from pipeline.cli import build_parser
     from pipeline.pipeline import beam_args, combine_beam_args

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from components.dataset_spec import DatasetSpec, SpecError, load_spec
-from components.model_builder import parse_model_args
+from pipeline.options import parse_model_args
 from pipeline_testing import transform_rows
 from pipeline.input_check import (InputCheckError, check_csv_files, check_input, check_model,
                                   check_split_sizes)
