@@ -17,7 +17,9 @@ import json
 import os
 
 from tensorflow_metadata.proto.v0 import schema_pb2
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import standard_artifacts
 from tfx.utils import io_utils
 
 from components.dataset_spec import spec_from_config
@@ -67,12 +69,12 @@ def curate(schema, spec):
     return curated
 
 
-@tfx.dsl.components.component
-def CurateSchema(schema: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Schema],
-                 curated_schema: tfx.dsl.components.OutputArtifact[
-                     tfx.types.standard_artifacts.Schema],
-                 spec_json: tfx.dsl.components.Parameter[str],
-                 code_version: tfx.dsl.components.Parameter[str] = "") -> None:
+@component
+def CurateSchema(schema: InputArtifact[standard_artifacts.Schema],
+                 curated_schema: OutputArtifact[
+                     standard_artifacts.Schema],
+                 spec_json: Parameter[str],
+                 code_version: Parameter[str] = "") -> None:
     """`code_version`: a fingerprint of this module and the spec parser, so that the cache key
     changes with the code (the pipeline passes pipeline.code_version(SCHEMA_SOURCES))."""
     del code_version  # only part of the cache key

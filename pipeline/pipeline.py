@@ -6,7 +6,17 @@ import json
 import os
 from typing import Dict, List, Optional
 
-from tfx import v1 as tfx
+# Named modules, not `tfx.v1`: tfx.v1 also imports its Google Cloud extensions (google.cloud.aiplatform),
+# ~6 s of every CLI command's start-up on 2 cores, for components this project never uses.
+from tfx.components import ImportExampleGen, Pusher, SchemaGen, StatisticsGen, Trainer, Transform
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy)
+from tfx.orchestration import metadata
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
+from tfx.types import standard_artifacts
+from tfx.types.channel import Channel
 
 from components.dataset_spec import DatasetSpec, spec_without_gates
 from components.evaluation import Evaluator, eval_config, slice_limits
@@ -120,7 +130,7 @@ def _custom_config_with_code_version(sources, config=None):
     if config is not None:
         config.custom_config.Unpack(fields)
     fields.fields["code_version"].string_value = code_version(sources)
-    with_version = tfx.proto.CustomConfig()
+    with_version = example_gen_pb2.CustomConfig()
     with_version.custom_config.Pack(fields)
     return with_version
 
@@ -129,17 +139,17 @@ def _example_gen(spec: DatasetSpec, data_root: str, input_pattern: str, span=Non
     """ExampleGen for the files under `data_root` matching `input_pattern`; with `span`, the
     pattern holds a TFX span spec ({SPAN} or {YYYY}-{MM}-{DD}) and exactly that span is read
     (its Examples artifact records the span number)."""
-    input_config = tfx.proto.Input(splits=[
-        tfx.proto.Input.Split(name="single_split", pattern=input_pattern)])
+    input_config = example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name="single_split", pattern=input_pattern)])
     ranges = {}
     if span is not None:
         from pipeline.spans import range_config
         ranges = {"range_config": range_config(span)}
-    output = tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
-        tfx.proto.SplitConfig.Split(name=name, hash_buckets=buckets)
+    output = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+        example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
         for name, buckets in spec.split]))
     if spec.format == "tfrecord":
-        return tfx.components.ImportExampleGen(input_base=data_root, input_config=input_config,
+        return ImportExampleGen(input_base=data_root, input_config=input_config,
                                                output_config=output, **ranges)
     from tfx.components.example_gen.component import FileBasedExampleGen
     if spec.columns is not None:  # no header line: column names from the spec
@@ -166,7 +176,7 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
                     metadata_connection_config=None,
                     spans: Optional[List[int]] = None,
                     confidence_intervals: bool = False,
-                    allow_anomalies: bool = False) -> tfx.dsl.Pipeline:
+                    allow_anomalies: bool = False) -> tfx_pipeline.Pipeline:
     """The whole pipeline for `spec` reading `data_root`, writing under `paths`.
 
     `spans` (with a span spec in `input_pattern`, see pipeline/spans.py): the spans to train on,
@@ -196,8 +206,8 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
         history = HistoryBuilder(log=examples, spec=spec,
                                  code_version=code_version(HISTORY_SOURCES))
         examples = history.outputs["examples"]
-    statistics_gen = tfx.components.StatisticsGen(examples=examples)
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
+    statistics_gen = StatisticsGen(examples=examples)
+    schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"],
                                           infer_feature_shape=True)
     curate_schema = CurateSchema(schema=schema_gen.outputs["schema"],
                                  spec_json=json.dumps(spec_without_gates(spec), sort_keys=True),
@@ -213,7 +223,7 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
         train_examples = channel_utils.union([g.outputs["examples"] for g in window_gens])
     else:
         train_examples = examples
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=train_examples, schema=schema,
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"spec": spec_without_gates(spec),
@@ -225,16 +235,16 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
         force_tf_compat_v1=True, disable_analyzer_cache=True,
         disable_statistics=True)
     transform.add_upstream_node(example_validator)  # nothing is transformed before the gate
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"], schema=schema,
-        train_args=tfx.proto.TrainArgs(num_steps=training.train_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
+        train_args=trainer_pb2.TrainArgs(num_steps=training.train_steps),
+        eval_args=trainer_pb2.EvalArgs(num_steps=training.eval_steps),
         custom_config=training.custom_config(spec))
-    baseline = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    baseline = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
     evaluator = Evaluator(
         examples=examples, model=trainer.outputs["model"],
@@ -242,18 +252,18 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
         eval_config=eval_config(spec, confidence_intervals),
         slice_top_values=json.dumps(slice_limits(spec), sort_keys=True),
         code_version=code_version(EVALUATOR_SOURCES))
-    pusher = tfx.components.Pusher(
+    pusher = Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=paths.serving_dir)),
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=paths.serving_dir)),
         # Pusher's custom_config is free for its executor; ours reads none of it
         custom_config={"code_version": code_version(PUSHER_SOURCES)},
         custom_executor_spec=atomic_pusher.EXECUTOR_SPEC)  # atomic, collision-free versions
     # Paths without a local store (pipeline.kubeflow.ClusterPaths): the orchestrator's own.
     if metadata_connection_config is None and paths.metadata_path:
-        metadata_connection_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        metadata_connection_config = metadata.sqlite_metadata_connection_config(
             paths.metadata_path)
-    return tfx.dsl.Pipeline(
+    return tfx_pipeline.Pipeline(
         pipeline_name=pipeline_name or f"ctr_{spec.name}",
         pipeline_root=paths.pipeline_root,
         components=(window_gens or [example_gen]) + ([history] if history else []) + [

@@ -152,8 +152,8 @@ def dag_runner(orchestrator):
     """The TFX runner for `--orchestrator`: both compile the same pipeline to TFX's IR and launch
     every component with TFX's launcher against the pipeline's MLMD store (same caching)."""
     if orchestrator == "local":
-        from tfx import v1 as tfx
-        return tfx.orchestration.LocalDagRunner()
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+        return LocalDagRunner()
     if orchestrator == "beam":
         # Not in tfx.v1: the IR-based runner lives in tfx.orchestration.beam. Its own Beam
         # pipeline (one step per component) runs here on the DirectRunner; the components' Beam
@@ -194,8 +194,6 @@ def run_pipeline(options: RunOptions, warm_start: Optional[dict] = None):
     (pipeline.reporting.summary.RunReport). `warm_start`: the previous model to initialise the Trainer from
     (pipeline.retrain), None for a fresh model."""
     from components.dataset_spec import SpecError, load_spec
-    from pipeline.pipeline import RunPaths, beam_args, combine_beam_args, create_pipeline
-    from pipeline.reporting.summary import read_run
 
     try:
         spec = load_spec(options.dataset)
@@ -219,6 +217,9 @@ def run_pipeline(options: RunOptions, warm_start: Optional[dict] = None):
         check_model(spec, training.model, training.model_args)
     except ValueError as error:  # InputCheckError
         raise SystemExit(str(error)) from None
+    # TFX is imported only now: importing it takes ~10 s, and bad input should not wait for it.
+    from pipeline.pipeline import RunPaths, beam_args, combine_beam_args, create_pipeline
+    from pipeline.reporting.summary import read_run
     size = sum(os.path.getsize(p) for p in files)
     mode = options.beam.mode
     if mode == "auto":

@@ -184,6 +184,6 @@ def _has_span_folders(data: str) -> bool:
 
 def range_config(span: int):
     """ExampleGen's RangeConfig for exactly `span`."""
-    from tfx import v1 as tfx
-    return tfx.proto.RangeConfig(static_range=tfx.proto.StaticRange(
+    from tfx.proto import range_config_pb2
+    return range_config_pb2.RangeConfig(static_range=range_config_pb2.StaticRange(
         start_span_number=span, end_span_number=span))

@@ -10,7 +10,7 @@ import tf_keras as keras
 from ctr_models.feature_column import get_feature_names
 from ctr_models.layers import ExpertGate, custom_objects
 from ctr_models.models import ESMM, MMOE, MODEL_NAMES, PLE, SharedBottom, get_model_fn
-from model_harness import VOCAB, feature_columns, planted_data, reset
+from model_harness import VOCAB, feature_columns, planted_data, reset, save_as_the_trainer_does
 
 _, COLUMNS = feature_columns(sparse=3, dense=2, varlen=1, dim=4)
 SMALL = {
@@ -125,7 +125,7 @@ def test_every_task_learns_and_round_trips(name, tmp_path):
     x, preds = fit_and_check(model, task_types, task_names)
 
     saved = str(tmp_path / "saved_model")
-    model.save(saved)
+    save_as_the_trainer_does(model, saved)
     reloaded = keras.models.load_model(saved, custom_objects)
     assert reloaded.output_names == list(task_names)
     assert_same_predictions(reloaded, x, preds)

@@ -10,7 +10,7 @@ from ctr_models.feature_column import DenseFeat, SparseFeat, VarLenSparseFeat, g
 from ctr_models.layers import custom_objects
 from ctr_models.models import BST, DIN, DSIN, MODEL_NAMES, get_model_fn
 from ctr_models.models import sequence
-from model_harness import reset
+from model_harness import infer, reset, save_as_the_trainer_does
 
 ITEMS, CATES, MAXLEN = 40, 8, 5
 SESSIONS, SESSION_LEN = 3, 3
@@ -138,16 +138,14 @@ def assert_learned(model, x, y, losses):
 
 def assert_round_trips(model, x, pred, tmp_path):
     saved = str(tmp_path / "saved_model")
-    model.save(saved)
+    save_as_the_trainer_does(model, saved)
     reloaded = keras.models.load_model(saved, custom_objects)
-    np.testing.assert_allclose(reloaded.predict(x, batch_size=1024, verbose=0)[:, 0], pred,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(infer(reloaded, x)[:, 0], pred, rtol=1e-5, atol=1e-6)
     weights = str(tmp_path / "weights.h5")
     model.save_weights(weights)
     clone = keras.models.model_from_json(model.to_json(), custom_objects)
     clone.load_weights(weights)
-    np.testing.assert_allclose(clone.predict(x, batch_size=1024, verbose=0)[:, 0], pred,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(infer(clone, x)[:, 0], pred, rtol=1e-5, atol=1e-6)
 
 
 # --- registry and DeepCTR 0.9.4 signatures ---------------------------------------------------
