@@ -64,6 +64,7 @@ from ctr_models.tracing import skip_keras_autograph
 from components.dataset_spec import spec_from_config
 from components.model_builder import build_model, feature_columns, vocabulary_sizes
 from components import warm_start
+from components.transform import MISSING_CATEGORY
 
 SERVING_OUTPUT = "prediction"
 # The raw-data schema beside the SavedModel: lets `python -m pipeline predict` turn CSV rows into
@@ -452,6 +453,7 @@ def run_fn(fn_args):
                "train_seconds": round(seconds, 2),
                **throughput(steps_run, batch_size, seconds, train_rows=None),
                "early_stopping": early_stopping,
+               "missing_category": MISSING_CATEGORY,
                "parameters": int(model.count_params()),
                "history": history,
                "tasks": task_summary(history, spec, kept_epoch)}

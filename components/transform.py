@@ -10,7 +10,6 @@ serving time inside the exported model, so training and serving cannot drift apa
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from ctr_models.hashing import hash_bucket_ids
 from components.dataset_spec import MultiValueSpec, spec_from_config
 
 
@@ -38,16 +37,20 @@ def _as_strings(x):
     return tf.strings.as_string(x)
 
 
-def _missing_default(x):
-    if x.dtype == tf.string:
-        return ""
-    return 0.0 if x.dtype.is_floating else 0
+def _sparse_as_strings(x):
+    """A raw column's values as text, before a missing value is filled: a numeric column filled
+    with 0 first would make a missing cell the token of the value 0 (one embedding row for both)."""
+    if isinstance(x, tf.RaggedTensor):
+        x = x.to_sparse()
+    if isinstance(x, tf.SparseTensor) and x.dtype != tf.string:
+        x = tf.SparseTensor(x.indices, _as_strings(x.values), x.dense_shape)
+    return x
 
 
 def _raw_strings(inputs, name):
-    """Raw categorical column -> string Tensor [B]; a missing value is ''."""
-    x = inputs[name]
-    return _as_strings(_first_value(x, _missing_default(x)))
+    """Raw categorical column -> string Tensor [B]; a missing value is '' whatever the column's
+    type (also for numeric columns: never the text of 0)."""
+    return _as_strings(_first_value(_sparse_as_strings(inputs[name]), ""))
 
 
 def _raw_float(inputs, name, fill_value):
@@ -102,20 +105,21 @@ def _float_columns(inputs, names):
 
 def _string_columns(inputs, names):
     """Raw categorical columns -> string [B, len(names)], each value as `_raw_strings` gives it
-    (a missing value is '' for string columns, the text of 0 for numeric ones)."""
-    defaults = {}
+    (a missing value is '', for numeric columns too)."""
+    missing = tf.constant("")
 
     def to_column(x, batch_shape):
         if isinstance(x, tf.SparseTensor):
-            if x.dtype not in defaults:
-                defaults[x.dtype] = tf.constant(_missing_default(x), x.dtype)
-            x = _sparse_to_column(x, batch_shape, defaults[x.dtype])
-        else:
-            x = x[:, :1]
-        return _as_strings(x)
+            return _sparse_to_column(_sparse_as_strings(x), batch_shape, missing)
+        return _as_strings(x[:, :1])
 
     return _columns(inputs, names, to_column)
 
+
+# How a missing categorical cell is encoded (`_raw_strings`): its own id. The Trainer writes it in
+# the training summary, so a model version says which rule its inputs followed (before
+# 2026-12-07 an integer column's missing cell was read as the value 0).
+MISSING_CATEGORY = "own_id"
 
 # Dense values are clipped to +-DENSE_LIMIT, so that max - min and the scaling stay finite in
 # float32 (one 3e38 would otherwise make every scaled value 0 or NaN).
@@ -216,10 +220,20 @@ def preprocessing_fn(inputs, custom_config):
 
     for f in spec.categorical():
         if f.encoding == "hash":
-            # a missing single value is '' and hashes to 0, like padding
-            ids = hash_bucket_ids(_values(inputs, f), f.hash_buckets, mask_zero=True)
+            ids = _hash_ids(_values(inputs, f), f.hash_buckets)
             outputs[f.name] = _finish(ids, f)
     return outputs
+
+
+def _hash_ids(values, buckets):
+    """String values (RaggedTensor) -> ids: a missing value ('') -> 0, like padding; any other
+    value -> FarmHash bucket + 1 in [1, buckets). ctr_models' `hash_bucket_ids(mask_zero=True)`
+    gives the same ids except that it also pads the value '0' (DeepCTR's Hash layer, where '0' is
+    sequence padding): here 0 is a value like any other, so a missing cell keeps its own id."""
+    def ids(flat):
+        hashed = tf.strings.to_hash_bucket_fast(flat, buckets - 1) + 1
+        return tf.where(tf.equal(flat, ""), tf.zeros_like(hashed), hashed)
+    return tf.ragged.map_flat_values(ids, values)
 
 
 def _mapped_label(inputs, label):

@@ -80,6 +80,8 @@ def test_span_1_trains_and_pushes_v1(spans_run):
     assert spans_run["after_first"] == [first.pushed_version]
     assert "Data spans: 1" in first.report.format()
     assert first.warm_start is None
+    # the version records how its inputs encoded a missing category (components/transform.py)
+    assert first.report.training["missing_category"] == "own_id"
 
 
 def test_span_2_warm_starts_from_v1_and_pushes_v2(spans_run):

@@ -112,6 +112,33 @@ def test_serving_graph_maps_unseen_and_out_of_range(transformed):
     assert int(out["genres"][0, 0]) == 3  # Horror unseen -> genres' OOV id
 
 
+def test_a_missing_integer_category_is_not_the_value_0(tmp_path_factory):
+    """Missing and 0 in an integer categorical column get different ids, in training and at
+    serving alike (before, a missing cell was read as 0: one embedding row for both)."""
+    spec = DatasetSpec.from_dict({
+        "name": "ints", "labels": [{"name": "label", "column": "clicked", "task": "binary"}],
+        "sparse_defaults": {"frequency_threshold": 2},
+        "sparse": ["C", {"name": "H", "encoding": "hash", "hash_buckets": 8}]})
+    raw_spec = {"clicked": tf.io.FixedLenFeature([], tf.int64),
+                "C": tf.io.VarLenFeature(tf.int64), "H": tf.io.VarLenFeature(tf.int64)}
+    rows = [{"clicked": 0, "C": [0], "H": [0]}, {"clicked": 1, "C": [], "H": []},
+            {"clicked": 1, "C": [0], "H": [0]}, {"clicked": 0, "C": [], "H": []},
+            {"clicked": 0, "C": [5], "H": [5]}]
+    data, tft_output = transform_rows(spec, raw_spec, rows, tmp_path_factory)
+    vocab = [t.decode() for t in tft_output.vocabulary_by_name(vocabulary_name("ids"))]
+    assert sorted(vocab) == ["C=", "C=0"]  # both seen twice; 5 once (below the threshold)
+    ids = {t: 2 + i for i, t in enumerate(vocab)}  # padding, C's OOV id, then the tokens
+    assert [int(r["C"][0]) for r in data] == [ids["C=0"], ids["C="], ids["C=0"], ids["C="], 1]
+    # hashing: a missing cell is the padding id 0, as for string columns; 0 is a value, hashed
+    zero = 1 + int(tf.strings.to_hash_bucket_fast(["0"], 8 - 1)[0])
+    assert [int(r["H"][0]) for r in data][:4] == [zero, 0, zero, 0]
+    served = tft_output.transform_features_layer()({
+        "C": tf.SparseTensor([[0, 0]], tf.constant([0], tf.int64), [2, 1]),
+        "H": tf.SparseTensor([[0, 0]], tf.constant([0], tf.int64), [2, 1])})
+    assert [int(v) for v in served["C"][:, 0]] == [ids["C=0"], ids["C="]]
+    assert [int(v) for v in served["H"][:, 0]] == [zero, 0]
+
+
 def test_spec_errors_name_the_field():
     bad = dict(SPEC, sparse=[{"name": "C1", "encoding": "onehot"}])
     with pytest.raises(SpecError, match="sparse.C1.*encoding"):
