@@ -10,6 +10,7 @@ serving time inside the exported model, so training and serving cannot drift apa
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from ctr_models.hashing import hash_bucket_ids
 from components.dataset_spec import MultiValueSpec, spec_from_config
 
 
@@ -220,20 +221,11 @@ def preprocessing_fn(inputs, custom_config):
 
     for f in spec.categorical():
         if f.encoding == "hash":
-            ids = _hash_ids(_values(inputs, f), f.hash_buckets)
+            # a missing value ('') is the padding id 0; the value 0 is hashed like any other
+            ids = hash_bucket_ids(_values(inputs, f), f.hash_buckets, mask_zero=True,
+                                  zero_is_padding=False)
             outputs[f.name] = _finish(ids, f)
     return outputs
-
-
-def _hash_ids(values, buckets):
-    """String values (RaggedTensor) -> ids: a missing value ('') -> 0, like padding; any other
-    value -> FarmHash bucket + 1 in [1, buckets). ctr_models' `hash_bucket_ids(mask_zero=True)`
-    gives the same ids except that it also pads the value '0' (DeepCTR's Hash layer, where '0' is
-    sequence padding): here 0 is a value like any other, so a missing cell keeps its own id."""
-    def ids(flat):
-        hashed = tf.strings.to_hash_bucket_fast(flat, buckets - 1) + 1
-        return tf.where(tf.equal(flat, ""), tf.zeros_like(hashed), hashed)
-    return tf.ragged.map_flat_values(ids, values)
 
 
 def _mapped_label(inputs, label):
