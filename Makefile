@@ -65,10 +65,11 @@ demo: venv
 	$(PY) -m pipeline demo
 
 # The suite starts dozens of Python processes (CLI runs, Beam and training workers): the clone's
-# own modules are compiled once first, for the reason given at .bytecode-compiled.
+# own modules are compiled once first, for the reason given at .bytecode-compiled. The tests with
+# pipeline runs and the others run as two pytest sessions side by side (tests/run_suite.py).
 test: venv test-browser
 	$(PY) -m compileall -q pipeline components ctr_models data tests >/dev/null
-	$(PY) -m pytest -q tests --durations=25
+	$(PY) tests/run_suite.py --durations=25
 
 # tests/test_report.py renders the HTML report in headless Chromium. Under CI (CI=true, which
 # .ci/run sets) it is installed here when missing: once (a no-op when present), at most 5 minutes.

@@ -4,17 +4,20 @@ row, field and value, or in a documented safe mapping (README "Reliability" / "B
 Most cases need no pipeline run: the pre-flight scan (pipeline/input_check.py), the spec loader,
 the model check and a tiny in-memory tf.Transform run. ONE small pipeline run (module-scoped,
 CRLF input with NaN/inf/1e300/negative counts in dense cells) backs the cases that need the
-pushed SavedModel: serving errors, unseen categories, non-finite values scoring finite."""
+pushed SavedModel: serving errors, unseen categories, non-finite values scoring finite; it runs
+in a process of its own beside the other tests."""
 import ast
 import gzip
 import math
 import os
+import pathlib
 import re
 
 import numpy as np
 import pytest
 import yaml
 
+from background_runs import in_a_subprocess, register as register_background_run
 from components.dataset_spec import DatasetSpec, SpecError, load_spec
 from pipeline.options import parse_model_args
 from pipeline_testing import transform_rows
@@ -351,8 +354,7 @@ def test_spec_sample_cannot_escape_the_samples_folder():
 ODD_DENSE = {"I1": "inf", "I2": "-inf", "I3": "nan", "I4": "1e300", "I5": "-5"}
 
 
-@pytest.fixture(scope="module")
-def odd_run(tmp_path_factory):
+def run_odd_values(folder):
     """`run_pipeline` (pre-flight checks included) on 1,500 generated rows with CRLF line endings
     where every 7th row has inf / -inf / nan / 1e300 / a negative count in dense cells; a spec copy
     whose gates always bless (5 training steps), so that a model is pushed."""
@@ -362,7 +364,7 @@ def odd_run(tmp_path_factory):
     from data.generators import write_criteo
     from pipeline.options import add_run_args, run_options
     from pipeline.run import run_pipeline
-    root = tmp_path_factory.mktemp("odd")
+    root = pathlib.Path(folder)
     write_criteo(str(root / "gen"), rows=1500, seed=5)
     with open(root / "gen" / "train.csv", newline="") as f:
         rows = list(csv.reader(f))
@@ -383,6 +385,15 @@ def odd_run(tmp_path_factory):
         "--beam-mode", "in_memory", "--model-arg", "dnn_hidden_units=(8,)"]))
     report = run_pipeline(options)
     return header, rows[1:], report
+
+
+# in a process of its own beside the other tests (tests/background_runs.py)
+register_background_run("odd_run", in_a_subprocess(run_odd_values))
+
+
+@pytest.fixture(scope="module")
+def odd_run(background):
+    return background.result("odd_run")
 
 
 def _example(report, header, row, **overrides):

@@ -7,6 +7,7 @@ is the Trainer's run_fn with the full steps on the warm run's own Transform outp
 pipeline run): the warm model must score at least its AUC on the same eval split."""
 import argparse
 import os
+import pathlib
 
 import pytest
 
@@ -14,6 +15,7 @@ from data.generators import write_criteo_span
 from pipeline.lock import RootLocked, root_lock
 from pipeline.retrain import add_retrain_args, retrain, retrain_options
 from pipeline.reporting.runs import format_runs, list_runs
+from background_runs import in_a_subprocess, register as register_background_run
 from pipeline_testing import newest_artifact, run_fn_on_transform, serving_auc
 
 pytestmark = pytest.mark.pipeline
@@ -54,9 +56,10 @@ def _cold_reference(root, out_dir, warm):
     return dict(steps=summary["train_steps"], auc=cold_auc, warm_auc=warm_auc, rows=rows)
 
 
-@pytest.fixture(scope="module")
-def spans_run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("retrain")
+def run_spans(base):
+    """Spans 1-3 arriving one by one in root A, and the cold reference for span 2 -> a dict of
+    their results (RetrainResult objects, the serving folders after each span)."""
+    base = pathlib.Path(base)
     data, root = base / "data", base / "A"
     quiet = lambda *a: None  # noqa: E731
     write_criteo_span(str(data), 1, ROWS, seed=5, drift=DRIFT)
@@ -71,6 +74,15 @@ def spans_run(tmp_path_factory):
     return dict(root=root, data=data, first=first, warm=warm, cold=cold, broken=broken,
                 after_first=after_first, after_second=after_second,
                 after_third=sorted(os.listdir(root / "serving")))
+
+
+# in a process of its own beside the other tests (tests/background_runs.py)
+register_background_run("spans_run", in_a_subprocess(run_spans))
+
+
+@pytest.fixture(scope="module")
+def spans_run(background):
+    return background.result("spans_run")
 
 
 def test_span_1_trains_and_pushes_v1(spans_run):
@@ -174,3 +186,5 @@ def test_the_cli_exits_at_once_naming_the_holder(span_root, capsys):
     err = capsys.readouterr().err
     assert "in use by another run" in err and "nightly retrain" in err
     assert sorted(os.listdir(root)) == [".lock"]
+
+
