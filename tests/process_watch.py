@@ -3,6 +3,7 @@
 Used by the hardening tests (issue 23 item 1): every service and worker the CLI starts listens on
 loopback only, and none outlives a `kill -9` of the CLI."""
 import os
+import socket
 import time
 
 import psutil
@@ -32,19 +33,47 @@ def interfaces(pid):
         return sorted(line.split(":")[0].strip() for line in f.readlines()[2:])
 
 
+def socket_inodes(pid):
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def decode_address(hex_address):
+    """An address of /proc/net/tcp{,6} ("0100007F:1F90") as (ip text, port)."""
+    ip_hex, port_hex = hex_address.split(":")
+    raw = bytes.fromhex(ip_hex)
+    # the kernel prints each 32-bit word in host (little-endian) order
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    family = socket.AF_INET if len(raw) == 4 else socket.AF_INET6
+    return socket.inet_ntop(family, raw), int(port_hex, 16)
+
+
 def listening_sockets(processes):
-    """[(pid, command line, ip, port, network namespace)] of every listening TCP socket."""
+    """[(pid, command line, ip, port, network namespace)] of every listening TCP socket. Read
+    from /proc/<pid>/net/tcp{,6}, the tables of the process's own network namespace (psutil reads
+    this process's, so it does not see sockets in another namespace)."""
     found = []
     for process in processes:
+        pid = process.pid
         try:
-            connections = process.net_connections(kind="inet")
             command = " ".join(process.cmdline()[:6])
-        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            inodes = socket_inodes(pid)
+            for table in ("tcp", "tcp6"):
+                with open(f"/proc/{pid}/net/{table}") as f:
+                    for line in f.readlines()[1:]:
+                        fields = line.split()
+                        if fields[3] == "0A" and int(fields[9]) in inodes:  # 0A: LISTEN
+                            ip, port = decode_address(fields[1])
+                            found.append((pid, command, ip, port, network_namespace(pid)))
+        except (OSError, psutil.NoSuchProcess, psutil.ZombieProcess):
             continue
-        for c in connections:
-            if c.status == psutil.CONN_LISTEN:
-                found.append((process.pid, command, c.laddr.ip, c.laddr.port,
-                              network_namespace(process.pid)))
     return found
 
 
@@ -80,3 +109,39 @@ def wait_until_gone(pids, timeout):
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.2)
+
+
+class ListeningSampler:
+    """While the block runs, samples (every `interval` s) the listening sockets of this
+    process's descendants whose command line satisfies `is_worker`; `sockets` holds each
+    (pid, command, ip, port, namespace) seen."""
+
+    def __init__(self, is_worker, interval=0.5):
+        import threading
+        self.is_worker, self.interval = is_worker, interval
+        self.sockets = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.sample, name="listening-sampler", daemon=True)
+
+    def sample(self):
+        while not self.done.is_set():
+            processes = [p for p in descendants(os.getpid())[1:]
+                         if self.command_matches(p)]
+            for entry in listening_sockets(processes):
+                if entry not in self.sockets:
+                    self.sockets.append(entry)
+            self.done.wait(self.interval)
+
+    def command_matches(self, process):
+        try:
+            return self.is_worker(" ".join(process.cmdline()))
+        except psutil.Error:
+            return False
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
