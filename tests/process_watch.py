@@ -56,22 +56,27 @@ def decode_address(hex_address):
 
 
 def listening_sockets(processes):
-    """[(pid, command line, ip, port, network namespace)] of every listening TCP socket. Read
-    from /proc/<pid>/net/tcp{,6}, the tables of the process's own network namespace (psutil reads
-    this process's, so it does not see sockets in another namespace)."""
+    """[(pid, command line, ip, port, network namespace, its interfaces)] of every listening TCP
+    socket. Read from /proc/<pid>/net/tcp{,6}, the tables of the process's own network namespace
+    (psutil reads this process's, so it does not see sockets in another namespace). A process
+    that exits while it is read is left out."""
     found = []
     for process in processes:
         pid = process.pid
         try:
             command = " ".join(process.cmdline()[:6])
+            namespace, names = os.readlink(f"/proc/{pid}/ns/net"), tuple(interfaces(pid))
             inodes = socket_inodes(pid)
+            entries = []
             for table in ("tcp", "tcp6"):
                 with open(f"/proc/{pid}/net/{table}") as f:
                     for line in f.readlines()[1:]:
                         fields = line.split()
                         if fields[3] == "0A" and int(fields[9]) in inodes:  # 0A: LISTEN
                             ip, port = decode_address(fields[1])
-                            found.append((pid, command, ip, port, network_namespace(pid)))
+                            entries.append((pid, command, ip, port, namespace, names))
+            if process.is_running():
+                found += entries
         except (OSError, psutil.NoSuchProcess, psutil.ZombieProcess):
             continue
     return found
@@ -81,18 +86,9 @@ def reachable_from_outside(sockets):
     """The sockets that another machine could reach: not on a loopback address, and in this
     process's network namespace or in one that has an interface other than `lo`."""
     own = network_namespace(os.getpid())
-    exposed = []
-    for pid, command, ip, port, namespace in sockets:
-        if ip in LOOPBACK_IPS:
-            continue
-        if namespace != own:
-            try:
-                if interfaces(pid) == ["lo"]:
-                    continue
-            except OSError:
-                pass
-        exposed.append((pid, command, ip, port))
-    return exposed
+    return [(pid, command, ip, port)
+            for pid, command, ip, port, namespace, names in sockets
+            if ip not in LOOPBACK_IPS and (namespace == own or names != ("lo",))]
 
 
 def wait_until_gone(pids, timeout):
