@@ -31,6 +31,10 @@ def exit_with_parent(parent_pid=None, poll_s=PARENT_POLL_S):
     current parent) is no longer this process's parent. Returns the pid watched."""
     if parent_pid is None:
         parent_pid = int(os.environ.get(PARENT_PID_ENV) or os.getppid())
+        if parent_pid != os.getppid() and pid_alive(parent_pid):
+            # started through another process (a shell, or the variable was inherited from
+            # further up): watch the actual parent. A dead one means it is already gone.
+            parent_pid = os.getppid()
 
     def watch():
         while os.getppid() == parent_pid:
@@ -42,6 +46,16 @@ def exit_with_parent(parent_pid=None, poll_s=PARENT_POLL_S):
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
     return parent_pid
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def loopback_address(address):
