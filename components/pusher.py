@@ -10,8 +10,9 @@ versions and renamed into place: `rename(2)` of a folder is atomic and fails whe
 exists, so a version folder is either complete or absent, and two pushes never share one. The
 version is the unix second, or one more than the newest version when that is not older (versions
 stay integers, increasing, as TensorFlow Serving expects). Leftover `.incoming-*` folders (a push
-killed mid-copy) are removed by the next push. Remote destinations (gs://) keep TFX's copy, with
-the same collision-free version. Blessing checks, the archived copy under the ModelPushPath
+killed mid-copy) are removed by the next push. Remote destinations (gs://) are uploaded under a
+temporary prefix and get a marker object written last, which readers require
+(components/remote_push.py). Blessing checks, the archived copy under the ModelPushPath
 artifact and its MLMD properties (`pushed`, `pushed_destination`, `pushed_version`) are TFX's.
 
 The version folder appears before ML-Metadata records the push: TFX's launcher writes the
@@ -35,6 +36,8 @@ from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
+
+from components import remote_push
 
 INCOMING_PREFIX = ".incoming-"
 
@@ -106,10 +109,8 @@ class Executor(tfx_pusher.Executor):
         if destination.WhichOneof("destination") != "filesystem":
             raise NotImplementedError(f"push destination {destination.WhichOneof('destination')}")
         base = destination.filesystem.base_directory
-        if "://" in base:  # object storage has no atomic folder rename: TFX's copy
-            version = str(next_version(base))
-            serving_path = os.path.join(base, version)
-            _copy_model(model_path, serving_path)
+        if "://" in base:  # object storage has no atomic folder rename: a marker written last
+            version, serving_path = remote_push.push(model_path, base, now=time.time())
         else:
             version, serving_path = push_atomically(model_path, base)
         logging.info("Model pushed to %s (version %s)", serving_path, version)

@@ -4,9 +4,15 @@ process on loopback, for `--beam-mode portable`.
 The pipeline's Beam components then submit their jobs with `--runner=PortableRunner` to the job
 service (the Job API that Flink, Spark and Dataflow Runner v2 serve), and the job's bundles run in
 SDK worker processes that the worker pool starts (`--environment_type=EXTERNAL`), not in the
-process that runs the pipeline. Both services are Beam's own entry points:
-`apache_beam.runners.portability.local_job_service_main` and
-`apache_beam.runners.worker.worker_pool_main`.
+process that runs the pipeline. The services run this module (`python -m pipeline.beam_services
+job-service|worker-pool`): Beam's job service (`local_job_service_main.run`) and an SDK worker
+pool of our own, because Beam's (`worker_pool_main`) binds every interface and pastes the text of
+each StartWorker request into a `python -c` command. Here every gRPC server listens on 127.0.0.1
+(pipeline.lifeline.bind_grpc_servers_to_loopback: also the artifact staging, control, data, state
+and logging servers that the job service opens per job), the pool starts each SDK worker as
+`python -m pipeline.beam_services sdk-worker` with the request's loopback control endpoint and
+worker id as checked arguments, and every service and worker exits when its parent does (a
+`kill -9` of the CLI leaves nothing running: pipeline.lifeline.exit_with_parent).
 
     with portable_beam_services(log_dir) as services:
         beam_pipeline_args = services.pipeline_args()
@@ -15,23 +21,31 @@ process that runs the pipeline. Both services are Beam's own entry points:
 Both services are stopped when the block ends, also on an error or Ctrl-C: each runs in its own
 process group, which is sent SIGTERM and, if still alive after a grace period, SIGKILL (the pool's
 SDK worker processes are in its group)."""
+import argparse
 import contextlib
 import dataclasses
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, Iterator, List, Optional
+
+from pipeline.lifeline import (
+    PARENT_PID_ENV, bind_grpc_servers_to_loopback, exit_with_parent, is_loopback_endpoint)
 
 HOST = "127.0.0.1"
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JOB_SERVICE_MODULE = "apache_beam.runners.portability.local_job_service_main"
-WORKER_POOL_MODULE = "apache_beam.runners.worker.worker_pool_main"
+THIS_MODULE = "pipeline.beam_services"
+# an SDK worker id as Beam's job service makes them ("worker_12"); anything else is refused
+WORKER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 # the longest a Beam job (one component's Beam pipeline) may run; see pipeline_args
 JOB_SERVER_TIMEOUT_S = 24 * 3600
 
@@ -106,6 +120,7 @@ def service_env(base: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     env["TF_USE_LEGACY_KERAS"] = "1"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env[PARENT_PID_ENV] = str(os.getpid())  # the services exit when this process is gone
     return env
 
 
@@ -173,7 +188,7 @@ def group_alive(service: Service) -> bool:
 
 
 @contextlib.contextmanager
-def _sigterm_as_keyboard_interrupt():
+def sigterm_as_keyboard_interrupt():
     """A SIGTERM to this process ends the block like Ctrl-C does (so the services are stopped),
     where signal handlers can be set (the main thread)."""
     if sys.platform == "win32" or not _in_main_thread():
@@ -205,18 +220,18 @@ def portable_beam_services(log_dir: str, start_timeout: float = 120.0,
     started: List[Service] = []
     # the jobs' staged artifacts (TFX adds an sdist of itself to every Beam job) are thrown away
     staging_dir = tempfile.mkdtemp(prefix="beam-staging-")
-    with _sigterm_as_keyboard_interrupt():
+    with sigterm_as_keyboard_interrupt():
         try:
             job_port, worker_port = free_port(), free_port()
             while worker_port == job_port:
                 worker_port = free_port()
             started.append(start_service(
-                "job service", [python, "-m", JOB_SERVICE_MODULE, "--port", str(job_port),
-                                "--staging_dir", staging_dir],
+                "job service", [python, "-m", THIS_MODULE, "job-service", "--port",
+                                str(job_port), "--staging-dir", staging_dir],
                 job_port, os.path.join(log_dir, "job_service.log"), env))
             started.append(start_service(
-                "worker pool", [python, "-m", WORKER_POOL_MODULE,
-                                "--service_port", str(worker_port)],
+                "worker pool", [python, "-m", THIS_MODULE, "worker-pool", "--port",
+                                str(worker_port)],
                 worker_port, os.path.join(log_dir, "worker_pool.log"), env))
             for service in started:
                 wait_until_ready(service, start_timeout)
@@ -225,3 +240,113 @@ def portable_beam_services(log_dir: str, start_timeout: float = 120.0,
             for service in reversed(started):
                 stop_service(service)
             shutil.rmtree(staging_dir, ignore_errors=True)
+
+
+# ---- the services' own processes (python -m pipeline.beam_services ...) ----------------------
+
+def run_job_service(port: int, staging_dir: str) -> None:
+    """Beam's local job service on 127.0.0.1:`port`, with every server it opens on loopback."""
+    from apache_beam.runners.portability import local_job_service_main
+    bind_grpc_servers_to_loopback()
+    local_job_service_main.run(["--port", str(port), "--staging_dir", staging_dir])
+
+
+def sdk_worker_command(control_url: str, worker_id: str) -> List[str]:
+    """The command of one SDK worker; raises ValueError unless the control endpoint is on
+    loopback and the worker id is a plain name (both come from a gRPC request)."""
+    if not is_loopback_endpoint(control_url):
+        raise ValueError(f"control endpoint {control_url!r} is not a loopback host:port")
+    if not WORKER_ID.match(worker_id):
+        raise ValueError(f"worker id {worker_id!r} is not a plain name")
+    return [sys.executable, "-m", THIS_MODULE, "sdk-worker", "--control", control_url,
+            "--worker-id", worker_id]
+
+
+def worker_pool_servicer():
+    """A BeamFnExternalWorkerPool servicer that starts SDK workers as child processes of this
+    one (they are in its process group, and each exits when this process does)."""
+    from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc
+
+    class WorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
+        def __init__(self):
+            self.workers: Dict[str, subprocess.Popen] = {}
+            self.lock = threading.Lock()
+
+        def StartWorker(self, request, context):
+            try:
+                command = sdk_worker_command(request.control_endpoint.url, request.worker_id)
+            except ValueError as error:
+                logging.error("StartWorker refused: %s", error)
+                return beam_fn_api_pb2.StartWorkerResponse(error=str(error))
+            env = dict(os.environ, **{PARENT_PID_ENV: str(os.getpid())})
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=env)
+            logging.info("Starting SDK worker %s for control server %s (pid %d)",
+                         request.worker_id, request.control_endpoint.url, process.pid)
+            with self.lock:
+                self.workers[request.worker_id] = process
+            return beam_fn_api_pb2.StartWorkerResponse()
+
+        def StopWorker(self, request, context):
+            with self.lock:
+                process = self.workers.pop(request.worker_id, None)
+            if process is not None:
+                logging.info("Stopping SDK worker %s", request.worker_id)
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            return beam_fn_api_pb2.StopWorkerResponse()
+
+    return WorkerPool()
+
+
+def run_worker_pool(port: int) -> None:
+    """The SDK worker pool on 127.0.0.1:`port` until SIGTERM."""
+    import grpc
+    from apache_beam.portability.api import beam_fn_api_pb2_grpc
+    server = grpc.server(ThreadPoolExecutor(max_workers=16), options=[
+        ("grpc.http2.max_pings_without_data", 0), ("grpc.http2.max_ping_strikes", 0)])
+    beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(
+        worker_pool_servicer(), server)
+    server.add_insecure_port(f"{HOST}:{port}")
+    server.start()
+    logging.info("Listening for worker requests on %s:%d", HOST, port)
+    server.wait_for_termination()
+
+
+def run_sdk_worker(control_url: str, worker_id: str) -> None:
+    from apache_beam.runners.worker.sdk_worker import SdkHarness
+    # Beam's worker pool's settings: no state cache, no time-based data buffering
+    SdkHarness(control_url, worker_id=worker_id, state_cache_size=0,
+               data_buffer_time_limit_ms=-1).run()
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m {THIS_MODULE}", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    job = commands.add_parser("job-service")
+    job.add_argument("--port", type=int, required=True)
+    job.add_argument("--staging-dir", required=True)
+    pool = commands.add_parser("worker-pool")
+    pool.add_argument("--port", type=int, required=True)
+    worker = commands.add_parser("sdk-worker")
+    worker.add_argument("--control", required=True)
+    worker.add_argument("--worker-id", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    exit_with_parent()
+    # SIGTERM (stop_service) exits through Python, so that a service's own cleanup runs
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    if args.command == "job-service":
+        run_job_service(args.port, args.staging_dir)
+    elif args.command == "worker-pool":
+        run_worker_pool(args.port)
+    else:
+        sdk_worker_command(args.control, args.worker_id)  # the same checks as the pool's
+        run_sdk_worker(args.control, args.worker_id)
+
+
+if __name__ == "__main__":
+    main()

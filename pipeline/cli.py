@@ -189,6 +189,7 @@ def _dispatch(args):
 def _pipeline_command(args):
     """run, demo, compare and retrain: a pipeline run into a root, under its lock, shown by
     run_with_progress. Bad options (a --model-arg without '=', an unknown dataset) stop here."""
+    blocked_after = None  # retrain's --lock-timeout
     if args.command == "run":
         from pipeline.options import run_options
         from pipeline.run import run as command
@@ -202,23 +203,29 @@ def _pipeline_command(args):
         options = compare_options(args)
         root_options = options.run
     else:
-        from pipeline.retrain import retrain_cli as command, retrain_options
+        from pipeline.retrain import lock_timeout, retrain_cli as command, retrain_options
         options = retrain_options(args)
         root_options = options.run
+        blocked_after = lock_timeout(options)
     root = root_options.root
     return locked(root, lambda: run_with_progress(root, root_options.verbose,
-                                                  lambda out: command(options, out)))
+                                                  lambda out: command(options, out)),
+                  blocked_after=blocked_after)
 
 
-def locked(root, command):
+def locked(root, command, blocked_after=None):
     """`command()` holding the run root's lock (pipeline/lock.py); every subcommand that writes
     into a root (run, demo, compare, retrain, train-local) goes through here. When another run
     holds it: one line naming the holder and exit status 3, nothing else done; an unwritable or
-    nearly full root: one line saying so, exit status 2."""
-    from pipeline.lock import RootLocked, RootUnusable, root_lock
+    nearly full root: one line saying so, exit status 2. With `blocked_after` (retrain's
+    --lock-timeout), a holder older than that many seconds: exit status 4 (a failure)."""
+    from pipeline.lock import RootBlocked, RootLocked, RootUnusable, root_lock
     try:
-        with root_lock(root):
+        with root_lock(root, blocked_after=blocked_after):
             return command()
+    except RootBlocked as error:
+        print(f"error: {error.code}", file=sys.stderr)
+        return 4
     except RootLocked as error:
         print(f"error: {error.code}", file=sys.stderr)
         return 3

@@ -1,9 +1,11 @@
 """Which clone's code a run executes, in this process and in every process it starts.
 
-Clones share one virtual environment (the Makefile links `.venv` to a cache folder keyed by
-constraints.txt), and `pip install -e .` points that venv's import hook at the clone that ran
-it last. Python looks on `sys.path` (the current folder for `python -m ...`, PYTHONPATH) before
-that hook, so a run started in a clone imports that clone. Two gaps remain, closed here:
+Clones share the pinned stack (a cache folder keyed by constraints.txt), but the project is
+never installed into it: each clone's `.venv` is a small venv of its own whose site hook puts
+the clone's folder on sys.path before the stack (pipeline/venv_layer.py, Makefile `venv`), so
+its `.venv/bin/python`, from any folder and with -P, imports that clone. A `.venv` made before
+that (a link to the shared venv, whose editable install points at the clone that ran
+`pip install -e .` last) is replaced by the next `make`; until then these gaps are closed here:
 
 - processes the run starts (Beam's multi_processing and portable workers, `train-local`
   workers, TFX's executors when an orchestrator runs them out of process) start elsewhere and

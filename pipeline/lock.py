@@ -1,13 +1,19 @@
 """One run at a time per run root: an exclusive `fcntl.flock` on `<root>/.lock`.
 
 The kernel drops the lock when its holder exits (even when killed), so a crashed run never
-leaves a stale lock behind; the file itself stays and only says who held it last."""
+leaves a stale lock behind; the file itself stays and only says who held it last.
+
+A holder that hangs keeps the lock for ever. A caller that gives `blocked_after` (retrain's
+--lock-timeout) learns it: when the holder has held the lock for longer than that (the lock
+file's modification time, written when the lock was taken), RootBlocked is raised instead of
+RootLocked, and the CLI exits with status 4 (a failure for the systemd unit) instead of 3."""
 import contextlib
 import datetime
 import fcntl
 import os
 import shutil
 import sys
+import time
 
 LOCK_FILE = ".lock"
 # A run on the bundled 2k-row sample leaves ~40 MB; refuse to start below this much free space
@@ -56,6 +62,19 @@ class RootLocked(SystemExit):
                          f"(lock file {os.path.join(root, LOCK_FILE)})")
 
 
+class RootBlocked(RootLocked):
+    """The run root's lock has been held for longer than the caller accepts (`blocked_after`):
+    its holder may hang. Nothing was done."""
+
+    def __init__(self, root, holder, held_s, blocked_after):
+        SystemExit.__init__(
+            self, f"{root} has been locked for {held_s / 3600:.1f} h by "
+                  f"{holder or 'an unknown holder'}, longer than the {blocked_after / 3600:.1f} h "
+                  f"allowed (--lock-timeout); nothing done. If that process hangs, stop it "
+                  f"(lock file {os.path.join(root, LOCK_FILE)})")
+        self.root, self.holder, self.held_s = root, holder, held_s
+
+
 def _holder_text(path):
     try:
         with open(path) as f:
@@ -65,10 +84,11 @@ def _holder_text(path):
 
 
 @contextlib.contextmanager
-def root_lock(root, command=None):
+def root_lock(root, command=None, blocked_after=None):
     """Holds `<root>/.lock` for the block, or raises RootLocked at once (never waits) naming the
-    holder: its pid, start time (UTC) and command. An unwritable or nearly full root raises
-    RootUnusable first (check_root)."""
+    holder: its pid, start time (UTC) and command; RootBlocked when the holder has held it for
+    more than `blocked_after` seconds. An unwritable or nearly full root raises RootUnusable
+    first (check_root)."""
     check_root(root)
     path = os.path.join(root, LOCK_FILE)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -76,6 +96,9 @@ def root_lock(root, command=None):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            held_s = time.time() - os.fstat(fd).st_mtime
+            if blocked_after is not None and held_s > blocked_after:
+                raise RootBlocked(root, _holder_text(path), held_s, blocked_after) from None
             raise RootLocked(root, _holder_text(path)) from None
         started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         command = command or " ".join(os.path.basename(a) if i == 0 else a

@@ -57,7 +57,11 @@ def resolve_model_dir(model: str, report: Optional[TextIO] = None) -> str:
     """A pushed model folder, or a run root: its newest version that ML-Metadata recorded as
     pushed. Newer version folders without a push record are skipped, each with a line to
     `report` (None: to the log only); a root without a metadata store uses its newest
-    version folder."""
+    version folder. An object-store path (gs://) counts only versions whose push wrote its
+    marker (components/remote_push.py)."""
+    if "://" in model:
+        from components.remote_push import newest_complete
+        return newest_complete(model)
     model = os.path.abspath(model)
     if os.path.exists(os.path.join(model, "saved_model.pb")):
         return model

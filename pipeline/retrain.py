@@ -22,6 +22,8 @@ from typing import Dict, List, Optional
 from pipeline.options import RunOptions
 
 log = logging.getLogger(__name__)
+# --lock-timeout's default: a daily retrain that still holds the lock after 6 h is taken as hung
+LOCK_TIMEOUT_S = 6 * 3600
 
 
 @dataclasses.dataclass
@@ -119,6 +121,9 @@ class RetrainOptions:
     run: RunOptions
     warm_start: bool = False
     force: bool = False
+    # seconds another run may hold the root's lock before this one fails (exit 4) instead of
+    # stepping aside (exit 3): a hung holder then shows as a failed scheduled run
+    lock_timeout: float = None  # None: LOCK_TIMEOUT_S
 
 
 def retrain_unlocked(options: RetrainOptions, out=print) -> RetrainResult:
@@ -161,8 +166,13 @@ def retrain(options: RetrainOptions, out=print) -> RetrainResult:
     """Takes `<root>/.lock` (pipeline.lock.RootLocked at once when another run holds it: nothing
     is done) and retrains."""
     from pipeline.lock import root_lock
-    with root_lock(options.run.root, command=_command(options)):
+    with root_lock(options.run.root, command=_command(options),
+                   blocked_after=lock_timeout(options)):
         return retrain_unlocked(options, out)
+
+
+def lock_timeout(options: RetrainOptions) -> float:
+    return LOCK_TIMEOUT_S if options.lock_timeout is None else options.lock_timeout
 
 
 def _command(options: RetrainOptions):
@@ -181,6 +191,10 @@ def add_retrain_args(parser):
                              "remapped by token; another model/feature set trains fresh)")
     parser.add_argument("--force", action="store_true",
                         help="run even when the newest finished run trained on the same spans")
+    parser.add_argument("--lock-timeout", type=float, default=LOCK_TIMEOUT_S, metavar="SECONDS",
+                        help="when another run holds the root: exit 3 (skipped) if it has held "
+                             "it for less than this, else exit 4 (failed: it may hang); "
+                             f"default {LOCK_TIMEOUT_S} (6 h)")
     for action in parser._actions:
         if action.dest in ("root", "data"):
             action.required = True
@@ -189,7 +203,8 @@ def add_retrain_args(parser):
 def retrain_options(args) -> RetrainOptions:
     """The parsed `add_retrain_args` arguments."""
     from pipeline.options import run_options
-    return RetrainOptions(run=run_options(args), warm_start=args.warm_start, force=args.force)
+    return RetrainOptions(run=run_options(args), warm_start=args.warm_start, force=args.force,
+                          lock_timeout=args.lock_timeout)
 
 
 def retrain_cli(options: RetrainOptions, out=print):

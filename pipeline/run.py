@@ -249,7 +249,11 @@ def run_pipeline(options: RunOptions, warm_start: Optional[dict] = None):
 
 
 def _beam_services(mode, paths):
-    """For `portable`: the job service and worker pool, running for the block; else nothing."""
+    """For `portable`: the job service and worker pool, running for the block; else nothing.
+    Beam's gRPC servers in this process (multi_processing's control, data and logging servers)
+    listen on loopback from here on."""
+    from pipeline.lifeline import bind_grpc_servers_to_loopback
+    bind_grpc_servers_to_loopback()
     if mode != "portable":
         import contextlib
         return contextlib.nullcontext()

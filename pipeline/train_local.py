@@ -13,17 +13,29 @@ and two workers can be compared on the same data and steps. Output (not recorded
 
 `--strategy parameter_server` runs one coordinator (`chief`, which calls run_fn), `--workers`
 workers and one parameter server; workers and the parameter server only serve
-(`tf.distribute.Server`) and are stopped when the coordinator is done."""
+(`tf.distribute.Server`) and are stopped when the coordinator is done.
+
+TensorFlow's gRPC server has no bind-address option: it listens on every interface (and accepts
+remote ops, file reads and writes included). A cluster therefore runs inside a supervisor process
+(`python -m pipeline.train_local --supervise JOB`) that first moves into a network namespace of
+its own whose only interface is loopback (pipeline.lifeline.enter_private_network), then starts
+the workers there: nothing they open is reachable from outside it. Where the system forbids
+namespaces the supervisor says so in the log and runs the cluster anyway (README, Reliability).
+The supervisor exits when the CLI does, taking its process group (the workers) with it, and
+each worker exits when the supervisor does."""
 import argparse
 import datetime
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from typing import Dict, List, Optional
+
+from pipeline.lifeline import PARENT_PID_ENV, enter_private_network, exit_with_parent
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRANSFORM_TYPE = "tfx.components.transform.component.Transform"
@@ -181,17 +193,71 @@ def run_worker(config: Dict):
 def launch(config: Dict, tasks: List[Optional[Dict]], log_dir: str, timeout: float = 1800):
     """Runs one worker process per TF_CONFIG in `tasks` (None: no TF_CONFIG) on `config`; waits
     for the processes that train (all but parameter-server workers/ps), then stops the rest.
-    Returns [(task, exit code, log path)]; a failure or the timeout stops every process."""
+    Returns [(task, exit code, log path)]; a failure or the timeout stops every process.
+    A cluster (several tasks) runs in a supervisor process in a private network namespace."""
     os.makedirs(log_dir, exist_ok=True)
     config_path = os.path.join(log_dir, "worker_config.json")
     with open(config_path, "w") as f:
         json.dump(config, f)
+    if tasks == [None]:
+        return start_and_wait(config, config_path, tasks, log_dir, timeout)
+    job_path = os.path.join(log_dir, "cluster_job.json")
+    results_path = os.path.join(log_dir, "cluster_results.json")
+    with open(job_path, "w") as f:
+        json.dump({"config_path": config_path, "tasks": tasks, "log_dir": log_dir,
+                   "timeout": timeout, "results_path": results_path}, f)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO_ROOT] + [p for p in os.environ.get(
+        "PYTHONPATH", "").split(os.pathsep) if p]), **{PARENT_PID_ENV: str(os.getpid())})
+    log_path = os.path.join(log_dir, "supervisor.log")
+    with open(log_path, "w") as log:
+        supervisor = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.train_local", "--supervise", job_path], env=env,
+            cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its group: the supervisor and the workers
+    try:
+        code = supervisor.wait()
+    finally:
+        if supervisor.poll() is None:  # Ctrl-C here: the supervisor stops its workers
+            supervisor.terminate()
+            supervisor.wait()
+    if code != 0 or not os.path.exists(results_path):
+        raise RuntimeError(f"the cluster supervisor exited with status {code}: see {log_path}\n"
+                           f"{_tail(log_path)}")
+    with open(results_path) as f:
+        return [tuple(result) for result in json.load(f)]
+
+
+def supervise(job_path: str) -> None:
+    """The cluster supervisor's process: a private network, then the workers (launch)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    with open(job_path) as f:
+        job = json.load(f)
+    try:
+        enter_private_network()  # before any thread starts (unshare needs one thread)
+        logging.info("the cluster runs in a network namespace whose only interface is lo")
+    except OSError as error:
+        logging.warning("no private network namespace (%s): the workers' TensorFlow gRPC servers "
+                        "listen on every interface of this machine", error)
+    exit_with_parent()
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
+    with open(job["config_path"]) as f:
+        config = json.load(f)
+    results = start_and_wait(config, job["config_path"], job["tasks"], job["log_dir"],
+                             job["timeout"])
+    with open(job["results_path"], "w") as f:
+        json.dump(results, f)
+
+
+def start_and_wait(config: Dict, config_path: str, tasks: List[Optional[Dict]], log_dir: str,
+                   timeout: float):
+    """launch's work, in this process: the worker processes, started and waited for."""
     serving_only = config["custom_config"].get("strategy") == "parameter_server"
     procs = []
     for task in tasks:
         env = dict(os.environ, TF_USE_LEGACY_KERAS="1",
                    PYTHONPATH=os.pathsep.join([REPO_ROOT] + [p for p in os.environ.get(
-                       "PYTHONPATH", "").split(os.pathsep) if p]))
+                       "PYTHONPATH", "").split(os.pathsep) if p]),
+                   **{PARENT_PID_ENV: str(os.getpid())})  # a worker exits when this one does
         env.pop("TF_CONFIG", None)
         name = "worker-0"
         if task is not None:
@@ -329,11 +395,18 @@ def main_from_args(args, out=print):
 
 def _worker_main(config_path):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    exit_with_parent()
     with open(config_path) as f:
         run_worker(json.load(f))
 
 
 if __name__ == "__main__":
     cli = argparse.ArgumentParser(description=__doc__)
-    cli.add_argument("--worker", required=True, help="worker config JSON (written by launch)")
-    _worker_main(cli.parse_args().worker)
+    role = cli.add_mutually_exclusive_group(required=True)
+    role.add_argument("--worker", help="worker config JSON (written by launch)")
+    role.add_argument("--supervise", help="cluster job JSON (written by launch)")
+    parsed = cli.parse_args()
+    if parsed.supervise:
+        supervise(parsed.supervise)
+    else:
+        _worker_main(parsed.worker)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import tensorflow as tf
@@ -13,6 +14,7 @@ import tensorflow as tf
 from components.trainer import auto_shard_policy, make_strategy, num_workers
 from pipeline.train_local import cluster_tasks, latest_inputs, train_local
 from pipeline_testing import serving_auc
+from process_watch import ListeningSampler
 
 TRAIN_STEPS = 60
 BATCH = 256
@@ -107,9 +109,12 @@ def trained(e2e_run, tmp_path_factory, monkeypatch_module):
         inputs = latest_inputs(paths.root)
         inputs["transformed_examples"] = [_resharded(inputs["transformed_examples"][0],
                                                      str(out / "examples"))]
-        two = train_local(paths.root, workers=2, out_dir=str(out / "two"),
-                          train_steps=TRAIN_STEPS, eval_steps=4, overrides={"batch_size": BATCH},
-                          inputs=inputs, timeout=900)
+        # the workers' listening sockets, sampled while they run (see the test that reads them)
+        with ListeningSampler(is_worker=lambda command: "--worker" in command) as sampler:
+            two = train_local(paths.root, workers=2, out_dir=str(out / "two"),
+                              train_steps=TRAIN_STEPS, eval_steps=4,
+                              overrides={"batch_size": BATCH}, inputs=inputs, timeout=900)
+        two["listening"] = sampler.sockets
         stdout, stderr = cli.communicate(timeout=900)
     finally:
         if cli.poll() is None:
@@ -180,3 +185,42 @@ def test_two_workers_take_the_requested_steps_and_score_like_one(trained):
     assert n > 1500
     assert auc_one > 0.6 and auc_two > 0.6, (auc_one, auc_two)
     assert abs(auc_two - auc_one) < 0.03, (auc_one, auc_two)
+
+
+@pytest.mark.pipeline
+def test_the_workers_servers_listened_where_no_other_machine_reaches(trained):
+    """Issue 23 item 1: TensorFlow's gRPC servers bind every interface (TF has no bind-address
+    option), so the cluster runs in a network namespace whose only interface is `lo`: while the
+    two workers trained, both listened, and nothing of theirs was reachable from outside."""
+    from process_watch import reachable_from_outside
+    sockets = trained[1]["listening"]
+    assert len({pid for pid, *_ in sockets}) == 2, sockets
+    assert reachable_from_outside(sockets) == [], sockets
+
+
+@pytest.mark.pipeline
+def test_a_killed_train_local_cli_leaves_no_process(e2e_run, tmp_path):
+    """Issue 23 item 1: after a `kill -9` of `train-local --workers 2` (once its supervisor has
+    started both workers; killed before they train, so this costs little more than the CLI's
+    start-up), no process of its tree is left a few seconds later."""
+    from process_watch import descendants, wait_until_gone
+    _, _, paths, _ = e2e_run
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "train-local", "--root", paths.root, "--workers", "2",
+         "--train-steps", "1000000", "--out", str(tmp_path / "killed")],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while len([p for p in descendants(cli.pid) if "--worker" in " ".join(p.cmdline())]) < 2:
+            assert cli.poll() is None, cli.stdout.read().decode(errors="replace")
+            assert time.monotonic() < deadline, "the workers never started"
+            time.sleep(0.2)
+        pids = [p.pid for p in descendants(cli.pid)]
+        assert len(pids) == 4  # the CLI, the supervisor, two workers
+        cli.kill()
+        cli.wait()
+        assert wait_until_gone(pids, timeout=5) == []
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()

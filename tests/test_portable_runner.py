@@ -116,7 +116,7 @@ def test_the_beam_work_went_through_the_job_service_and_the_worker_pool(portable
     # job's control server (an EXTERNAL environment: the job service runs no bundle itself)
     control_ports = re.findall(r"starting control server on port (\d+)", job_service)
     assert len(control_ports) == len(jobs)
-    started = re.findall(r"Starting worker with command .*SdkHarness\(\"localhost:(\d+)\"",
+    started = re.findall(r"Starting SDK worker \S+ for control server localhost:(\d+) ",
                          worker_pool)
     assert sorted(started) == sorted(control_ports)
 

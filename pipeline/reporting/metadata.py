@@ -116,9 +116,15 @@ def component_runs(store, executions) -> List[ComponentRun]:
             for e in executions]
 
 
+# execution states whose outputs are written in full (a RUNNING execution's declared outputs
+# are being written: a reader running beside a run must not read them)
+FINISHED_STATES = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+
+
 def output_artifacts(store, executions) -> Dict[str, list]:
-    """output key -> artefacts, across the given executions."""
-    ids = [e.id for e in executions]
+    """output key -> artefacts, across the given executions that finished (COMPLETE or
+    CACHED): what a running or failed execution declared may be half-written."""
+    ids = [e.id for e in executions if e.last_known_state in FINISHED_STATES]
     events = [ev for ev in store.get_events_by_execution_ids(ids)
               if ev.type in (metadata_store_pb2.Event.OUTPUT,
                              metadata_store_pb2.Event.DECLARED_OUTPUT)]

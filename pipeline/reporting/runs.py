@@ -62,11 +62,21 @@ def format_spans(spans):
     return ",".join(map(str, spans))
 
 
+UNFINISHED_STATES = ("NEW", "RUNNING", "UNKNOWN")
+
+
+def unfinished(report: RunReport) -> bool:
+    """Whether a component of the run has not finished (the run is under way, or was stopped):
+    its row then shows only what finished components recorded."""
+    return any(c.state in UNFINISHED_STATES for c in report.components)
+
+
 def format_runs(entries: List[RunEntry]) -> str:
     """A Markdown table: run id, date, model and args, data, spans trained on, eval
     AUC/logloss, blessed, pushed."""
     header = ["run id", "date", "model", "data", "spans", "AUC", "logloss", "blessed", "pushed"]
-    rows = [[e.run_id, e.started.strftime("%Y-%m-%d %H:%M"), _model(e),
+    rows = [[e.run_id + (" (unfinished)" if unfinished(e.report) else ""),
+             e.started.strftime("%Y-%m-%d %H:%M"), _model(e),
              e.data or "-", format_spans(e.report.spans), _metric(e.report, "auc"),
              _metric(e.report, "binary_crossentropy"),
              {True: "yes", False: "no", None: "-"}[e.report.blessed], e.pushed_version or "-"]
