@@ -17,10 +17,10 @@ from components import fast_csv
 SPLITS = (("train", 2), ("eval", 1))
 
 
-def _run(executor_class, input_base, output_dir, pattern="*"):
+def _run(executor_class, input_base, output_dir, pattern="*", **extra_properties):
     examples = standard_artifacts.Examples()
     examples.uri = output_dir
-    exec_properties = {
+    exec_properties = {**extra_properties,
         standard_component_specs.INPUT_BASE_KEY: input_base,
         standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(
             example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
@@ -298,3 +298,26 @@ def test_one_file_is_converted_by_two_worker_processes(tmp_path):
         sorted(glob.glob(str(tmp_path / "out" / "examples*"))))]
     assert collections.Counter(written) == collections.Counter(
         _whole_file_examples(str(path), names))
+
+
+def test_headerless_files_give_what_tfx_gives_under_a_header(tmp_path, monkeypatch):
+    # components.headerless_csv reads with fast_csv's reader (ranges included): the same
+    # examples in the same splits as TFX's CsvExampleGen on the same rows under a header line
+    from google.protobuf import json_format
+    from components import headerless_csv
+    rng = random.Random(11)
+    rows = "\n".join(_rows(rng, 60)) + "\n"
+    (tmp_path / "with_header").mkdir()
+    (tmp_path / "with_header" / "data.csv").write_text(HEADER + "\n" + rows, encoding="utf-8")
+    (tmp_path / "headerless").mkdir()
+    (tmp_path / "headerless" / "data.csv").write_text(rows, encoding="utf-8")
+    expected = _run(tfx_csv_executor.Executor, str(tmp_path / "with_header"),
+                    str(tmp_path / "tfx"))
+    monkeypatch.setattr(fast_csv, "RANGE_BYTES", 1000)
+    assert len(fast_csv.csv_ranges(str(tmp_path / "headerless" / "data.csv"), 1000)) >= 5
+    config = json_format.MessageToJson(headerless_csv.custom_config(HEADER.split(",")))
+    actual = _run(headerless_csv.Executor, str(tmp_path / "headerless"),
+                  str(tmp_path / "headerless_out"),
+                  **{standard_component_specs.CUSTOM_CONFIG_KEY: config})
+    assert sum(expected["train"].values()) + sum(expected["eval"].values()) == 60
+    assert actual == expected
