@@ -8,6 +8,10 @@ process, the reference: pandas reads the same CSV and scikit-learn encodes it (a
 per categorical column, a MinMaxScaler over the dense columns, fit + transform), with the ratio
 Transform / pandas + scikit-learn. Prints a Markdown section.
 
+`--examplegen CSV` measures ExampleGen's reading and writing alone (fast_csv's reader ->
+gzipped TFRecords, with and without the Reshuffle TFX's write_split puts before the write):
+time and peak memory of the launching process and of all processes.
+
 `--rows 100000` (seed 0) are the rows `make demo` generates and the run is the demo's pipeline,
 so its components are those of `make demo`. `--data CSV` measures a given Criteo-format CSV
 instead (e.g. DeepCTR's 200-row criteo_sample.txt). `--goal-components S` / `--goal-wall S` add a
@@ -76,6 +80,7 @@ class TreeMemory(threading.Thread):
         self.root = psutil.Process(pid)
         self.interval = interval
         self.samples = []
+        self.root_samples = []  # (time.time(), bytes) of the root process alone
         self.stopped = threading.Event()
 
     def run(self):
@@ -86,12 +91,17 @@ class TreeMemory(threading.Thread):
                 processes = [self.root] + self.root.children(recursive=True)
             except psutil.NoSuchProcess:
                 return
+            root = 0
             for p in processes:
                 try:
-                    total += p.memory_info().rss
+                    rss = p.memory_info().rss
                 except psutil.NoSuchProcess:  # a Beam worker that just ended
-                    pass
-            self.samples.append((time.time(), total))
+                    continue
+                total += rss
+                root = rss if p.pid == self.root.pid else root
+            now = time.time()
+            self.samples.append((now, total))
+            self.root_samples.append((now, root))
             self.stopped.wait(self.interval)
 
     def peak(self, start=None, end=None):
@@ -99,6 +109,62 @@ class TreeMemory(threading.Thread):
         inside = [rss for t, rss in self.samples
                   if (start is None or t >= start) and (end is None or t <= end)]
         return max(inside) if inside else None
+
+
+def examplegen_probe(csv_path, out_dir, shuffle, range_bytes):
+    """The child process of `--examplegen`: fast_csv's reader -> (beam.Reshuffle, as TFX's
+    write_split does before writing every split, when `shuffle`) -> gzipped TFRecords, on the
+    DirectRunner in multi_processing mode with 2 workers (the CLI's multi_processing)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from components import fast_csv
+    from tfx.utils import io_utils
+    names = io_utils.load_csv_column_names(csv_path)
+    options = PipelineOptions(direct_running_mode="multi_processing", direct_num_workers=2)
+    start = time.perf_counter()
+    with beam.Pipeline(options=options) as pipeline:
+        examples = fast_csv.read_csv_examples(pipeline, [csv_path], names, True, range_bytes)
+        if shuffle:
+            examples = examples | "Shuffle" >> beam.Reshuffle()
+        _ = examples | beam.io.WriteToTFRecord(os.path.join(out_dir, "examples"),
+                                               file_name_suffix=".gz")
+    return {"seconds": time.perf_counter() - start}
+
+
+def measure_examplegen(csv_path, out, range_bytes):
+    """Markdown rows: ExampleGen's reading and writing alone, with and without the shuffle
+    before the write, memory of the launching process and of all processes sampled."""
+    rows = []
+    for shuffle in (False, True):
+        target = os.path.join(out, f"examplegen-{'shuffle' if shuffle else 'plain'}")
+        shutil.rmtree(target, ignore_errors=True)
+        os.makedirs(target)
+        command = [sys.executable, "-m", "benchmarks.scale", "--examplegen-child", csv_path,
+                   "--probe-out", target, "--range-bytes", str(range_bytes)]
+        command += ["--shuffle"] if shuffle else []
+        start = time.perf_counter()
+        with open(os.path.join(target, "probe.out"), "w") as log:
+            child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+            memory = TreeMemory(child.pid)
+            memory.start()
+            status = child.wait()
+            memory.stopped.set()
+            memory.join()
+        if status != 0:
+            raise SystemExit(f"{' '.join(command)} failed ({status}); see {target}/probe.out")
+        root_peak = max((rss for _, rss in memory.root_samples), default=None)
+        rows.append(f"| {'with' if shuffle else 'without'} | {time.perf_counter() - start:.0f} "
+                    f"| {_gib(root_peak)} | {_gib(memory.peak())} |")
+    return "\n".join([
+        f"ExampleGen's reading and writing alone on {os.path.basename(csv_path)} "
+        f"({os.path.getsize(csv_path) / 2**20:.0f} MB, {_data_rows(csv_path):,} rows), "
+        f"ranges of {range_bytes / 2**20:.0f} MiB, DirectRunner multi_processing, 2 workers, "
+        f"load average {os.getloadavg()[0]:.1f} at the end:",
+        "",
+        "| Reshuffle before the write (TFX's write_split) | wall s | launching process peak "
+        "GiB | all processes peak GiB |",
+        "|---|--:|--:|--:|",
+    ] + rows)
 
 
 def component_intervals(metadata_path, pipeline_name=PIPELINE_NAME):
@@ -199,10 +265,32 @@ def main(argv=None):
                         help="report whether the components took at most S seconds in all")
     parser.add_argument("--goal-wall", type=float, metavar="S",
                         help="report whether the whole run took at most S seconds")
+    parser.add_argument("--examplegen", metavar="CSV",
+                        help="measure ExampleGen's reading and writing alone on this CSV, with "
+                             "and without TFX's shuffle before the write (memory probe)")
+    parser.add_argument("--range-bytes", type=int, default=None,
+                        help="byte range size for --examplegen (default fast_csv.RANGE_BYTES)")
     parser.add_argument("--reference", metavar="CSV", help=argparse.SUPPRESS)
+    parser.add_argument("--examplegen-child", metavar="CSV", help=argparse.SUPPRESS)
+    parser.add_argument("--probe-out", help=argparse.SUPPRESS)
+    parser.add_argument("--shuffle", action="store_true", help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)
     if args.reference:  # the child process of the reference measurement
         print(json.dumps(reference(args.reference)))
+        return 0
+    if args.examplegen_child:  # the child process of the ExampleGen probe
+        print(json.dumps(examplegen_probe(args.examplegen_child, args.probe_out, args.shuffle,
+                                          args.range_bytes)))
+        return 0
+    if args.examplegen:
+        out = os.path.abspath(args.out) if args.out else tempfile.mkdtemp(prefix="bench-eg-")
+        try:
+            from components.fast_csv import RANGE_BYTES
+            print(measure_examplegen(os.path.abspath(args.examplegen), out,
+                                     args.range_bytes or RANGE_BYTES))
+        finally:
+            if not args.out:
+                shutil.rmtree(out, ignore_errors=True)
         return 0
     extra = [a for a in extra if a != "--"]
     load_before = os.getloadavg()[0]

@@ -22,16 +22,39 @@ examples.
 
 Quoting follows the CSV rules TFX's reader follows (quoted commas, doubled quotes, quoted line
 breaks); blank lines are skipped; Windows line endings work.
+
+Splittable: every file is read in byte ranges of RANGE_BYTES (64 MiB), which Beam hands to
+different workers (a stage break spreads them; each range is a splittable DoFn restriction
+with an OffsetRestrictionTracker, so a runner that rebalances work can split a range further
+while it runs). A range holds the records whose line starts inside it: it starts at the first
+line start at or after its offset and ends with the line that crosses its end. Each range is
+read twice: once to infer its column types (TFX's rule, the ranges' types combined into the
+split's), once to convert it with the split's types; the conversion re-checks every cell and
+fails naming the file, data row, column and value. Nothing is held between the passes. The
+split an example lands in depends only on its serialized bytes, so ranges change no split.
+
+Quoted line breaks: TFX's reader joins lines until their quotes balance, so a quoted cell may
+hold line breaks. A file read whole (no larger than one range, or compressed) keeps that rule.
+A range cannot know whether its first line starts inside a quoted cell, so in a file larger
+than one range every record must be one line: a line with an odd number of quotes fails
+naming the file and byte offset. Compressed files (.gz, .bz2, ...) cannot be split: one
+worker reads such a file whole, and a warning says so.
 """
 import functools
+import io
+import logging
 import os
-from typing import Any, Dict, Iterable, List, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import tensorflow as tf
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.restriction_trackers import (OffsetRange, OffsetRestrictionTracker,
+                                                 UnsplittableRestrictionTracker)
+from apache_beam.transforms.core import RestrictionProvider
 from pyarrow import csv as pa_csv
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.components.base import executor_spec
@@ -49,6 +72,12 @@ _DIGITS = r"^[+-]?[0-9]+$"
 _PLAIN_FLOAT = r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 _BLOCK_BYTES = 16 << 20
+# Whole lines parsed, and claimed from the range's tracker, at a time inside a range.
+_CHUNK_BYTES = 8 << 20
+# Bytes per range that the executor reads files in (read when a pipeline is built).
+RANGE_BYTES = 64 << 20
+METRICS_NAMESPACE = "fast_csv"
+_NEWLINE, _QUOTE = 10, 34
 
 
 def _open(path: str):
@@ -56,27 +85,219 @@ def _open(path: str):
     return beam.io.filesystems.FileSystems.open(path)
 
 
-def _record_batches(path: str, column_names: List[str], skip_header: bool
-                    ) -> Iterable[pa.RecordBatch]:
-    """The file's rows in blocks, every column as text (an empty cell is "")."""
-    read_options = pa_csv.ReadOptions(column_names=column_names, skip_rows=int(skip_header),
-                                      block_size=_BLOCK_BYTES)
-    parse_options = pa_csv.ParseOptions(delimiter=",", newlines_in_values=True,
-                                        ignore_empty_lines=True)
-    convert_options = pa_csv.ConvertOptions(
-        column_types={name: pa.string() for name in column_names},
-        strings_can_be_null=False, quoted_strings_can_be_null=False)
+class _Stream(io.RawIOBase):
+    """A readable stream over Beam's decompressing file, whose `closed` is a method (truthy):
+    pyarrow would take the file for closed."""
+
+    def __init__(self, compressed_file):
+        super().__init__()
+        self._file = compressed_file
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._file.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+class CsvRange(NamedTuple):
+    """Bytes [start, stop) of a CSV file: it holds the records whose line starts there (the
+    record that crosses `stop` included). `whole`: the file is one range that one reader reads
+    from its first byte to its last (a compressed file, or one no larger than a range), so
+    quoted line breaks work there as in TFX's reader."""
+    path: str
+    start: int
+    stop: int
+    whole: bool
+
+
+def csv_ranges(path: str, range_bytes: int) -> List[CsvRange]:
+    """The file's byte ranges of `range_bytes` each (the last one shorter)."""
+    if range_bytes < 1:
+        raise ValueError(f"range_bytes must be positive, not {range_bytes}")
+    size = beam.io.filesystems.FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+    compression = CompressionTypes.detect_compression_type(path)
+    if compression != CompressionTypes.UNCOMPRESSED:
+        logging.warning("%s: %s input cannot be split into byte ranges; one worker reads and "
+                        "converts the whole file (%d bytes). Uncompressed CSV is spread over "
+                        "the workers in ranges of %d bytes.", path, compression, size,
+                        range_bytes)
+        return [CsvRange(path, 0, size, True)]
+    if size <= range_bytes:
+        return [CsvRange(path, 0, size, True)]
+    return [CsvRange(path, start, min(start + range_bytes, size), False)
+            for start in range(0, size, range_bytes)]
+
+
+class _WholeFile(OffsetRange):
+    """The restriction of a CsvRange with `whole` set: never split."""
+
+
+class _RangeRestrictions(RestrictionProvider):
+    """A CsvRange's restriction is its byte offsets; Beam may split a range further while it
+    runs (dynamic work rebalancing), never a whole-file one."""
+
+    def initial_restriction(self, csv_range: CsvRange) -> OffsetRange:
+        return (_WholeFile if csv_range.whole else OffsetRange)(csv_range.start, csv_range.stop)
+
+    def create_tracker(self, restriction: OffsetRange):
+        tracker = OffsetRestrictionTracker(restriction)
+        if isinstance(restriction, _WholeFile):
+            return UnsplittableRestrictionTracker(tracker)
+        return tracker
+
+    def restriction_size(self, csv_range: CsvRange, restriction: OffsetRange) -> int:
+        return restriction.size()
+
+
+def _read_options(column_names: List[str], skip_rows: int) -> pa_csv.ReadOptions:
+    return pa_csv.ReadOptions(column_names=column_names, skip_rows=skip_rows,
+                              block_size=_BLOCK_BYTES)
+
+
+def _parse_options(newlines_in_values: bool) -> pa_csv.ParseOptions:
+    return pa_csv.ParseOptions(delimiter=",", newlines_in_values=newlines_in_values,
+                               ignore_empty_lines=True)
+
+
+def _convert_options(column_names: List[str]) -> pa_csv.ConvertOptions:
+    return pa_csv.ConvertOptions(column_types={name: pa.string() for name in column_names},
+                                 strings_can_be_null=False, quoted_strings_can_be_null=False)
+
+
+def _cannot_read(path: str, where: str, column_names: List[str], error: Exception):
+    return ValueError(f"{path}: cannot read{where} as CSV with the {len(column_names)} columns "
+                      f"{column_names}: {error}")
+
+
+def _data_rows_before(path: str, offset: int, skip_header: bool) -> int:
+    """Data rows (non-empty lines, the header not counted) before byte `offset`: only called
+    to name the row of an error in a range, which holds no multi-line record."""
+    rows = 0
     with _open(path) as f:
+        while f.tell() < offset:
+            line = f.readline()
+            if not line:
+                break
+            rows += bool(line.rstrip(b"\r\n"))
+    return rows - int(skip_header and offset > 0)
+
+
+def _whole_file_batches(csv_range: CsvRange, column_names: List[str], skip_header: bool, tracker
+                        ) -> Iterator[Tuple[pa.RecordBatch, Callable[[int], int]]]:
+    """The whole file read in one stream, quoted line breaks allowed (as TFX's reader)."""
+    if not tracker.try_claim(csv_range.start):
+        return
+    rows = 0
+    compressed = (CompressionTypes.detect_compression_type(csv_range.path)
+                  != CompressionTypes.UNCOMPRESSED)
+    with _open(csv_range.path) as f:
         try:
-            reader = pa_csv.open_csv(f, read_options=read_options,
-                                     parse_options=parse_options,
-                                     convert_options=convert_options)
+            reader = pa_csv.open_csv(_Stream(f) if compressed else f, read_options=_read_options(column_names,
+                                                                   int(skip_header)),
+                                     parse_options=_parse_options(newlines_in_values=True),
+                                     convert_options=_convert_options(column_names))
             for batch in reader:
                 if batch.num_rows:
-                    yield batch
+                    first = rows
+                    yield batch, lambda index, first=first: first + index + 1
+                    rows += batch.num_rows
         except (pa.ArrowInvalid, UnicodeDecodeError) as e:
-            raise ValueError(f"{path}: cannot read as CSV with the {len(column_names)} columns "
-                             f"{column_names}: {e}") from e
+            raise _cannot_read(csv_range.path, "", column_names, e) from e
+    tracker.try_claim(csv_range.stop)  # past the end: the whole file is done
+
+
+def _lines_in_range(f, start: int, stop: int) -> Tuple[int, bytes]:
+    """(begin, data): the lines that start in [start, stop) of the open file, from the first
+    line start at or after `start` through the end of the line that crosses `stop`."""
+    begin = 0
+    if start > 0:
+        f.seek(start - 1)
+        begin = start - 1 + len(f.readline())  # the rest of a line that started earlier
+        if begin >= stop:
+            return begin, b""
+    f.seek(begin)
+    data = f.read(stop - begin)
+    if data and not data.endswith(b"\n"):
+        data += f.readline()
+    return begin, data
+
+
+def _range_batches(csv_range: CsvRange, column_names: List[str], skip_header: bool, tracker
+                   ) -> Iterator[Tuple[pa.RecordBatch, Callable[[int], int]]]:
+    """The records of one range of a file split into ranges: one record per line, read as
+    chunks of whole lines, each claimed from the tracker by its last line's start."""
+    path = csv_range.path
+    with _open(path) as f:
+        begin, data = _lines_in_range(f, csv_range.start, csv_range.stop)
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buffer == _NEWLINE)
+    quotes = np.flatnonzero(buffer == _QUOTE)
+    if len(quotes):
+        # A record is one line exactly when every line holds an even number of quotes (an
+        # odd count means a quoted cell goes on past the line break, or an unclosed quote).
+        odd = np.flatnonzero(np.searchsorted(quotes, newlines) % 2 == 1)
+        if len(odd):
+            line_start = int(newlines[odd[0] - 1]) + 1 if odd[0] else 0
+            raise ValueError(
+                f"{path}: the record at byte {begin + line_start} has a line break inside a "
+                f"quoted cell (or an unclosed quote): {bytes(data[line_start:line_start + 200])!r}."
+                f" A file larger than one range ({csv_range.stop - csv_range.start} bytes) is "
+                f"read in byte ranges that start at line breaks, so its records must be one "
+                f"line each; remove the line breaks from the cells (or split the file into "
+                f"files of at most one range, which are read whole).")
+    starts = np.concatenate(([0], newlines + 1))
+    if starts[-1] == len(data):
+        starts = starts[:-1]
+    if csv_range.start == 0 and skip_header:
+        starts = starts[1:]
+    index = 0
+    while index < len(starts):
+        end = max(index + 1, int(np.searchsorted(starts, starts[index] + _CHUNK_BYTES)))
+        claimed = tracker.try_claim(begin + int(starts[end - 1]))
+        if not claimed:
+            # Beam split this range while it ran: the lines before the new stop are still
+            # this reader's (no split can happen below a claim attempt), the rest are not.
+            new_stop = tracker.current_restriction().stop
+            end = max(index, int(np.searchsorted(starts, new_stop - begin)))
+            if end == index:
+                return
+        chunk_start = int(starts[index])
+        chunk_end = int(starts[end]) if end < len(starts) else len(data)
+        try:
+            reader = pa_csv.open_csv(pa.BufferReader(data[chunk_start:chunk_end]),
+                                     read_options=_read_options(column_names, 0),
+                                     parse_options=_parse_options(newlines_in_values=False),
+                                     convert_options=_convert_options(column_names))
+            rows = 0
+            for batch in reader:
+                if batch.num_rows:
+                    first = rows
+                    yield batch, lambda i, first=first, at=begin + chunk_start: (
+                        _data_rows_before(path, at, skip_header) + first + i + 1)
+                    rows += batch.num_rows
+        except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+            raise _cannot_read(path, f" bytes {begin + chunk_start}-{begin + chunk_end}",
+                               column_names, e) from e
+        if not claimed:
+            return  # the last claim attempt is at or past the stop: the range is done
+        index = end
+    tracker.try_claim(begin + len(data))  # at or past the range's stop: the range is done
+
+
+def range_batches(csv_range: CsvRange, column_names: List[str], skip_header: bool,
+                  tracker=None) -> Iterator[Tuple[pa.RecordBatch, Callable[[int], int]]]:
+    """The range's rows in blocks, every column as text (an empty cell is ""), each with a
+    function from a row's index in the block to its data row number in the file (1 = the
+    first row after the header; empty lines not counted). `tracker`: the range's restriction
+    tracker when Beam runs it (default: the whole range)."""
+    if tracker is None:
+        tracker = _RangeRestrictions().create_tracker(
+            _RangeRestrictions().initial_restriction(csv_range))
+    read = _whole_file_batches if csv_range.whole else _range_batches
+    yield from read(csv_range, column_names, skip_header, tracker)
 
 
 def _python_type(values: pa.Array, bound: ColumnType) -> ColumnType:
@@ -106,6 +327,14 @@ def _column_type(column: pa.Array) -> ColumnType:
     return _python_type(others, result)
 
 
+class _BadCell(ValueError):
+    """A cell that does not fit its column's inferred type (row index in its block)."""
+
+    def __init__(self, index: int, cell: bytes, column_type: ColumnType):
+        super().__init__(f"{cell!r} is not a {column_type.name} cell")
+        self.index, self.cell, self.column_type = index, cell, column_type
+
+
 def _cast(column: pa.Array, plain: pa.Array, column_type: ColumnType) -> np.ndarray:
     """Values of all cells (empty ones arbitrary): plain forms cast by pyarrow, the rest by
     Python's int()/float() on the cell bytes, as TFX's handlers do."""
@@ -120,7 +349,10 @@ def _cast(column: pa.Array, plain: pa.Array, column_type: ColumnType) -> np.ndar
         for index in others:
             cell = column[int(index)].as_py().encode()
             if cell not in cache:
-                cache[cell] = python_fn(cell)
+                try:
+                    cache[cell] = python_fn(cell)
+                except ValueError as e:
+                    raise _BadCell(int(index), cell, column_type) from e
             values[index] = cache[cell]
     if column_type == ColumnType.FLOAT:
         with np.errstate(over="ignore"):  # beyond float32: inf, as FloatList stores it
@@ -184,9 +416,12 @@ def _serialized_features(column: pa.Array, column_type: ColumnType) -> pa.Array:
     """Each row's tf.train.Feature as TFX's handlers build it: one value per non-empty cell,
     an empty value list of the column's kind per empty cell, no kind at all when the column is
     empty everywhere."""
-    if column_type == ColumnType.UNKNOWN:
-        return pa.array([b""] * len(column), _BINARY)
     present = pc.not_equal(pc.binary_length(column), 0)
+    if column_type == ColumnType.UNKNOWN:
+        if pc.any(present).as_py():  # the types came from other data than these rows
+            index = int(np.argmax(present.to_numpy(zero_copy_only=False)))
+            raise _BadCell(index, column[index].as_py().encode(), column_type)
+        return pa.array([b""] * len(column), _BINARY)
     if column_type == ColumnType.STRING:
         values = _field(_VALUES_KEY, pc.cast(column, _BINARY))
     else:
@@ -239,59 +474,113 @@ def _serialized_examples(batch: pa.RecordBatch, column_types: List[ColumnType]) 
                                      column_types[index])
         key = name.encode()
         key_field = bytes([0x0A]) + _varints(np.array([len(key)]))[0].as_py() + key
-        entry = _join(_constant(key_field),
-                      _field(0x12, _serialized_features(column, column_type)))
+        try:
+            features = _serialized_features(column, column_type)
+        except _BadCell as bad:
+            bad.column = name
+            raise
+        entry = _join(_constant(key_field), _field(0x12, features))
         entries.append(_field(0x0A, entry))  # Features.feature map entry
     return _field(0x0A, _join(*entries))  # Example.features
 
 
-class _InferFileTypes(beam.DoFn):
-    def __init__(self, column_names: List[str], skip_header: bool):
-        self._column_names = column_names
-        self._skip_header = skip_header
-
-    def process(self, path: str) -> Iterable[Dict[str, int]]:
-        types = {name: ColumnType.UNKNOWN for name in self._column_names}
-        for batch in _record_batches(path, self._column_names, self._skip_header):
-            for name, column in zip(self._column_names, batch.columns):
-                if types[name] != ColumnType.STRING:
-                    types[name] = max(types[name], _column_type(column))
-        yield {name: int(t) for name, t in types.items()}
+def range_types(csv_range: CsvRange, column_names: List[str], skip_header: bool,
+                tracker=None) -> Dict[str, int]:
+    """The column types (ColumnType values) TFX's rule infers from the range's rows;
+    merge_types combines those of all ranges."""
+    types = {name: ColumnType.UNKNOWN for name in column_names}
+    for batch, _ in range_batches(csv_range, column_names, skip_header, tracker):
+        for name, column in zip(column_names, batch.columns):
+            if types[name] != ColumnType.STRING:
+                types[name] = max(types[name], _column_type(column))
+    return {name: int(t) for name, t in types.items()}
 
 
-def _merge_types(per_file: Iterable[Dict[str, int]]) -> Dict[str, int]:
+def merge_types(per_range: Iterable[Dict[str, int]]) -> Dict[str, int]:
     result = {}
-    for types in per_file:
+    for types in per_range:
         for name, t in types.items():
             result[name] = max(result.get(name, int(ColumnType.UNKNOWN)), t)
     return result
 
 
-class _FileToExamples(beam.DoFn):
-    """A file's rows -> deterministically serialized tf.Examples."""
-
+class _InferRangeTypes(beam.DoFn):
     def __init__(self, column_names: List[str], skip_header: bool):
         self._column_names = column_names
         self._skip_header = skip_header
 
-    def process(self, path: str, types: Dict[str, int]) -> Iterable[bytes]:
-        column_types = [ColumnType(types[name]) for name in self._column_names]
-        for batch in _record_batches(path, self._column_names, self._skip_header):
-            yield from _serialized_examples(batch, column_types).to_pylist()
+    def process(self, csv_range: CsvRange,
+                tracker=beam.DoFn.RestrictionParam(_RangeRestrictions())
+                ) -> Iterable[Dict[str, int]]:
+        yield range_types(csv_range, self._column_names, self._skip_header, tracker)
+
+
+def range_examples(csv_range: CsvRange, column_names: List[str], skip_header: bool,
+                   types: Dict[str, int], tracker=None) -> Iterator[bytes]:
+    """A range's rows as deterministically serialized tf.Examples with the given column
+    types (inferred over all ranges). A cell that does not fit its type fails naming the
+    file, the data row, the column and the value."""
+    column_types = [ColumnType(types[name]) for name in column_names]
+    for batch, row_number in range_batches(csv_range, column_names, skip_header, tracker):
+        try:
+            serialized = _serialized_examples(batch, column_types)
+        except _BadCell as bad:
+            raise ValueError(
+                f"{csv_range.path}: data row {row_number(bad.index)}, column "
+                f"{bad.column!r}: the value {bad.cell.decode(errors='replace')!r} is not of the "
+                f"column's type {bad.column_type.name} (inferred over all rows of the split)"
+            ) from bad
+        yield from serialized.to_pylist()
+
+
+class _RangeToExamples(beam.DoFn):
+    """A range's rows -> deterministically serialized tf.Examples. Counts the ranges each
+    worker process converted (metric `ranges_converted_by_process_<pid>`)."""
+
+    def __init__(self, column_names: List[str], skip_header: bool):
+        self._column_names = column_names
+        self._skip_header = skip_header
+        self._ranges = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "ranges_converted")
+        self._rows = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "rows_converted")
+        self._ranges_here = None
+
+    def setup(self):
+        self._ranges_here = beam.metrics.Metrics.counter(
+            METRICS_NAMESPACE, f"ranges_converted_by_process_{os.getpid()}")
+
+    def process(self, csv_range: CsvRange, types: Dict[str, int],
+                tracker=beam.DoFn.RestrictionParam(_RangeRestrictions())) -> Iterable[bytes]:
+        rows = 0
+        for example in range_examples(csv_range, self._column_names, self._skip_header, types,
+                                      tracker):
+            rows += 1
+            yield example
+        self._ranges.inc()
+        self._ranges_here.inc()
+        self._rows.inc(rows)
 
 
 def read_csv_examples(pipeline: beam.Pipeline, files: List[str], column_names: List[str],
-                      skip_header: bool) -> beam.pvalue.PCollection:
+                      skip_header: bool, range_bytes: Optional[int] = None
+                      ) -> beam.pvalue.PCollection:
     """Serialized tf.Examples of all rows of `files` (one split), column types inferred over
-    all of them."""
+    all of them. Each file is read in byte ranges of `range_bytes` (default RANGE_BYTES; see
+    csv_ranges), spread over
+    the workers; each range is read twice, once to infer its column types and once to
+    convert it with the types of the whole split, so no data is held between the passes."""
     if len(set(column_names)) != len(column_names):
         raise ValueError(f"{files[0]}: duplicate column names in {column_names}")
-    paths = pipeline | "CreateFilenames" >> beam.Create(files)
+    range_bytes = RANGE_BYTES if range_bytes is None else range_bytes
+    ranges = (pipeline
+              | "CreateFilenames" >> beam.Create(files)
+              | "SplitIntoRanges" >> beam.FlatMap(csv_ranges, range_bytes)
+              # a stage break, so that the ranges of one file go to different workers
+              | "SpreadRanges" >> beam.Reshuffle())
     types = beam.pvalue.AsSingleton(
-        paths
-        | "InferFileTypes" >> beam.ParDo(_InferFileTypes(column_names, skip_header))
-        | "MergeTypes" >> beam.CombineGlobally(_merge_types))
-    return paths | "ToTFExample" >> beam.ParDo(_FileToExamples(column_names, skip_header),
+        ranges
+        | "InferRangeTypes" >> beam.ParDo(_InferRangeTypes(column_names, skip_header))
+        | "MergeTypes" >> beam.CombineGlobally(merge_types))
+    return ranges | "ToTFExample" >> beam.ParDo(_RangeToExamples(column_names, skip_header),
                                                 types)
 
 

@@ -2,23 +2,25 @@
 
 TFX's CsvExampleGen takes the column names from each file's first line. This executor takes them
 from the dataset spec's `columns` (passed in the component's custom_config) and reads every line
-as data; parsing, type inference (INT -> FLOAT -> STRING over all rows) and tf.Example
-conversion are TFX's / tfx_bsl's own. Cells keep their text as written (" Never married" keeps
-its leading space; numbers such as " 73" still parse as numbers).
+as data with components.fast_csv's reader: files in byte ranges spread over the Beam workers,
+C++ parsing, TFX's type inference (INT -> FLOAT -> STRING over all rows) and TFX's examples
+(the same tf.Examples, in the same splits, as TFX's CsvExampleGen on the same rows under a header
+line). Cells keep their text as written (" Never married" keeps its leading space; numbers such
+as " 73" still parse as numbers). Empty lines are skipped; a line of spaces is a row (as in TFX's
+reader) and fails unless the file has one column.
 """
 import os
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, List
 
 import apache_beam as beam
-import tensorflow as tf
 from google.protobuf import json_format, struct_pb2
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
-from tfx.components.example_gen.csv_example_gen import executor as csv_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
-from tfx_bsl.coders import csv_decoder
+
+from components import fast_csv
 
 COLUMNS_KEY = "columns"
 
@@ -46,18 +48,10 @@ def columns_from_exec_properties(exec_properties: Dict[str, Any]) -> List[str]:
     return [v.string_value for v in fields.fields[COLUMNS_KEY].list_value.values]
 
 
-def _read_lines(path: str) -> Iterable[str]:
-    with beam.io.filesystems.FileSystems.open(path) as f:
-        for line in f:
-            text = line.decode("utf-8")
-            if text.strip():
-                yield text
-
-
 @beam.typehints.with_input_types(beam.Pipeline)
-@beam.typehints.with_output_types(tf.train.Example)
+@beam.typehints.with_output_types(bytes)
 class _HeaderlessCsvToExample(beam.PTransform):
-    """CSV lines (no header, no multi-line quoted cells) of one split -> tf.Examples."""
+    """CSV files of one split, no header line -> serialized tf.Examples."""
 
     def __init__(self, exec_properties: Dict[str, Any], split_pattern: str):
         super().__init__()
@@ -69,17 +63,7 @@ class _HeaderlessCsvToExample(beam.PTransform):
         files = fileio.glob(self._pattern)
         if not files:
             raise RuntimeError(f"Split pattern {self._pattern} does not match any files.")
-        cells = (pipeline
-                 | "CreateFilenames" >> beam.Create(files)
-                 | "ReadLines" >> beam.FlatMap(_read_lines)
-                 | "ParseCSVLine" >> beam.ParDo(csv_decoder.ParseCSVLine(delimiter=","))
-                 | "ExtractParsedCSVLines" >> beam.Keys())
-        column_infos = beam.pvalue.AsSingleton(
-            cells | "InferColumnTypes" >> beam.CombineGlobally(
-                csv_decoder.ColumnTypeInferrer(self._columns, skip_blank_lines=True)))
-        # TFX's own cell -> tf.Example conversion (the one CsvExampleGen uses)
-        return cells | "ToTFExample" >> beam.ParDo(csv_executor._ParsedCsvToTfExample(),
-                                                    column_infos)
+        return fast_csv.read_csv_examples(pipeline, files, self._columns, skip_header=False)
 
 
 class Executor(BaseExampleGenExecutor):

@@ -255,8 +255,8 @@ def test_headerless_reader_takes_column_names_from_the_spec(tmp_path):
     props = {"input_base": str(tmp_path), "custom_config": json_format.MessageToJson(config)}
 
     def check(examples):
-        rows = [{k: v for k, v in json_format.MessageToDict(e)["features"]["feature"].items()}
-                for e in examples]
+        rows = [{k: v for k, v in json_format.MessageToDict(tf.train.Example.FromString(e))[
+            "features"]["feature"].items()} for e in examples]
         assert sorted(r["age"]["int64List"]["value"][0] for r in rows) == ["18", "73"]
         assert sorted(r["marital"]["bytesList"]["value"][0] for r in rows) == sorted(
             [json_format.MessageToDict(tf.train.BytesList(value=[v]))["value"][0]
