@@ -15,8 +15,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 import types
@@ -42,7 +40,6 @@ from pipeline.serving.server import ModelServer, ServeOptions
 from pipeline.serving.versions import ServingOptions, VersionSource
 from pipeline.serving.warmup import WARMUP_FILE, read_warmup_requests, schema_warmup_examples
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = "tiny"
 SPEC = DatasetSpec.from_dict({
     "name": NAME, "labels": [{"name": "label", "column": "clicked", "task": "binary"}],
@@ -406,24 +403,46 @@ def test_under_a_run_root_only_recorded_pushes_are_served(tmp_path, monkeypatch)
     assert source.candidates() == ([9, 8, 7], [])
 
 
-def test_cli_prints_one_ready_line_and_stops_cleanly_on_sigterm(served):
+class ReadyLines:
+    """The command's `out`: keeps what is written; on the first line, checks the server it
+    names from another thread, then sends this process SIGTERM (as a supervisor would)."""
+
+    def __init__(self):
+        self.text, self.health, self.errors = "", None, []
+
+    def write(self, text):
+        self.text += text
+        threading.Thread(target=self.check_then_terminate, args=(text,)).start()
+
+    def flush(self):
+        pass
+
+    def check_then_terminate(self, line):
+        try:
+            health = line.split("REST ")[1].split("/v1/")[0] + "/healthz"
+            with urllib.request.urlopen(health, timeout=30) as answer:
+                self.health = json.loads(answer.read())
+        except Exception as error:  # noqa: BLE001 - reported by the test
+            self.errors.append(repr(error))
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_command_prints_one_ready_line_and_stops_cleanly_on_sigterm(served):
+    """`python -m pipeline serve`'s parser, options and serve loop, in this process (a
+    subprocess would import TensorFlow again, ~10 s)."""
+    from pipeline.cli import build_parser
+    from pipeline.serving.server import serve_from_args
     server, version = served
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "serve", "--model-dir", server.options.source.base,
-         "--rest-port", "0", "--grpc-port", "0"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline()
-        base_name = os.path.basename(server.options.source.base)
-        assert line.startswith(f"Serving model '{base_name}' (version {version}): REST "
-                               f"http://127.0.0.1:"), line
-        rest_url = line.split("REST ")[1].split(",")[0]
-        with urllib.request.urlopen(rest_url.rsplit("/v1/", 1)[0] + "/healthz", timeout=30) as h:
-            assert json.loads(h.read())["versions"] == [version]
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 0
-        assert process.stdout.read() == ""  # one line, nothing else on stdout
-    finally:
-        if process.poll() is None:
-            process.kill()
+    args = build_parser().parse_args(["serve", "--model-dir", server.options.source.base,
+                                      "--rest-port", "0", "--grpc-port", "0"])
+    assert args.host == "127.0.0.1"
+    out = ReadyLines()
+    before = signal.getsignal(signal.SIGTERM)
+    assert serve_from_args(args, out) == 0
+    base_name = os.path.basename(server.options.source.base)
+    assert out.text.startswith(f"Serving model '{base_name}' (version {version}): REST "
+                               f"http://127.0.0.1:"), out.text
+    assert out.text.count("\n") == 1 and "gRPC 127.0.0.1:" in out.text
+    assert out.errors == [] and out.health["versions"] == [version]
+    assert signal.getsignal(signal.SIGTERM) is before  # the test process's handler is back

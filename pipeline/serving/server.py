@@ -218,19 +218,24 @@ def ready_line(server: ModelServer) -> str:
 
 
 def serve(options: ServeOptions, out: TextIO, stop: Optional[threading.Event] = None) -> int:
-    """Serves until SIGTERM/SIGINT (or `stop` is set); the ready line goes to `out`."""
+    """Serves until SIGTERM/SIGINT (or `stop` is set); the ready line goes to `out`. Call it
+    from the main thread (signal handlers are set there, and restored on return)."""
     stop = stop or threading.Event()
-    for number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(number, lambda *_: stop.set())
-    server = ModelServer(options).start()
+    previous = {number: signal.signal(number, lambda *_: stop.set())
+                for number in (signal.SIGTERM, signal.SIGINT)}
     try:
-        out.write(ready_line(server) + "\n")
-        out.flush()
-        while not stop.wait(0.5):  # a short wait: the signal handler runs between waits
-            pass
-        logger.info("stopping: answering the requests in flight")
+        server = ModelServer(options).start()
+        try:
+            out.write(ready_line(server) + "\n")
+            out.flush()
+            while not stop.wait(0.5):  # a short wait: the signal handler runs between waits
+                pass
+            logger.info("stopping: answering the requests in flight")
+        finally:
+            server.stop()
     finally:
-        server.stop()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return 0
 
 
