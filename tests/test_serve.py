@@ -368,7 +368,7 @@ def test_a_corrupt_or_partial_version_is_refused_while_the_old_one_serves(export
                                                                            caplog):
     base = str(tmp_path / "serving")
     good = push(exports[0], base)
-    server = start_server(base)
+    server = start_server(base, batch_wait_ms=0)  # and the path without batching
     try:
         corrupt = os.path.join(base, str(good + 1))
         shutil.copytree(exports[1], corrupt)
@@ -446,3 +446,36 @@ def test_command_prints_one_ready_line_and_stops_cleanly_on_sigterm(served):
     assert out.text.count("\n") == 1 and "gRPC 127.0.0.1:" in out.text
     assert out.errors == [] and out.health["versions"] == [version]
     assert signal.getsignal(signal.SIGTERM) is before  # the test process's handler is back
+
+
+def test_batcher_merges_concurrent_requests_and_fails_only_the_bad_one():
+    from pipeline.serving.batching import Batcher
+    calls, started, release = [], threading.Event(), threading.Event()
+
+    def run(examples):
+        calls.append(list(examples))
+        if examples == [b"first"]:
+            started.set()
+            release.wait(10)  # holds the batcher so that the next requests queue up together
+        if b"bad" in examples:
+            raise ValueError("bad example")
+        return {"double": np.array([[len(e) * 2.0] for e in examples])}
+
+    batcher = Batcher(run, max_batch=4, max_wait_s=0.05)
+    try:
+        first = batcher.submit([b"first"])
+        assert started.wait(10)
+        queued = [batcher.submit(e) for e in ([b"a"], [b"bad"], [b"ccc", b"dd"], [b"eeeee"])]
+        release.set()
+        assert first.result(10)["double"].tolist() == [[10.0]]
+        assert queued[0].result(10)["double"].tolist() == [[2.0]]
+        with pytest.raises(ValueError, match="bad example"):
+            queued[1].result(10)
+        assert queued[2].result(10)["double"].tolist() == [[6.0], [4.0]]
+        assert queued[3].result(10)["double"].tolist() == [[10.0]]
+        # a, bad, ccc+dd fill the cap of 4 in one call; it fails, so each is retried alone
+        assert calls == [[b"first"], [b"a", b"bad", b"ccc", b"dd"], [b"a"], [b"bad"],
+                         [b"ccc", b"dd"], [b"eeeee"]]
+    finally:
+        batcher.close()
+    assert batcher.submit([b"late"]).result(10)["double"].tolist() == [[8.0]]  # closed: inline

@@ -93,7 +93,11 @@ class PredictHandler(ServingHandler):
                 raise RequestError(f"signature {body['signature_name']!r} not found; the model "
                                    f"serves {SIGNATURE!r}")
             examples = served.encoder.from_body(body)
-            outputs = await asyncio.wrap_future(served.submit(examples))
+            if served.batcher is not None:
+                outputs = await asyncio.wrap_future(served.submit(examples))
+            else:  # on a worker thread: the event loop keeps taking requests meanwhile
+                outputs = await asyncio.get_running_loop().run_in_executor(None, served.run,
+                                                                           examples)
         except Exception as error:  # noqa: BLE001 - every failure is an answer, never a crash
             return self.fail("predict", error)
         self.metrics.examples.labels(str(served.version)).inc(len(examples))

@@ -37,7 +37,7 @@ class ServeOptions:
     grpc_port: int = 8500
     serving: ServingOptions = ServingOptions()
     max_body_bytes: int = MAX_BODY_BYTES
-    grpc_threads: int = 16
+    grpc_threads: int = 64  # a waiting request holds one (up to 64 clients in one batch)
 
 
 def host_port(host: str, port: int) -> str:
