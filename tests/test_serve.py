@@ -229,6 +229,9 @@ def test_rest_row_and_columnar_formats_answer_with_the_signature_scores(served, 
     assert rest(server, f"/v1/models/{NAME}")[2] == {"model_version_status": [
         {"version": str(version), "state": "AVAILABLE",
          "status": {"error_code": "OK", "error_message": ""}}]}
+    signatures = rest(server, f"/v1/models/{NAME}/metadata")[2]["metadata"]["signature_def"]
+    assert signatures["signature_def"]["serving_default"]["inputs"]["examples"]["dtype"] == \
+        "DT_STRING"
     assert rest(server, "/healthz")[:1] == (200,)
     with urllib.request.urlopen(server.rest_address + "/metrics", timeout=30) as answer:
         metrics = answer.read().decode()
