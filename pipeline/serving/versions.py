@@ -208,6 +208,8 @@ class VersionManager:
         versions that fell out of it are closed (their queued requests are still answered)."""
         with self.poll_lock:
             candidates, unrecorded = self.source.candidates()
+            present = set(candidates) | set(unrecorded)
+            self.refused = {v: r for v, r in self.refused.items() if v in present}
             for version in unrecorded:
                 if version not in self.unrecorded_said:
                     self.unrecorded_said.add(version)
