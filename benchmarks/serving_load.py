@@ -130,15 +130,13 @@ def run_clients(make_client, payloads, clients, seconds):
     return answered, failures
 
 
-def server_batch_mean(rest_url):
-    """Mean examples per signature call so far, from the server's Prometheus metrics."""
+def server_batches(rest_url):
+    """(examples, signature calls) batched so far, from the server's Prometheus metrics."""
     with urllib.request.urlopen(rest_url.split("/v1/")[0] + "/metrics", timeout=30) as answer:
         text = answer.read().decode()
     values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
-              if line.startswith("serving_batch_size_sum") or
-              line.startswith("serving_batch_size_count")}
-    count = values.get("serving_batch_size_count", 0)
-    return values.get("serving_batch_size_sum", 0) / count if count else None
+              if line.startswith(("serving_batch_size_sum", "serving_batch_size_count"))}
+    return values.get("serving_batch_size_sum", 0.0), values.get("serving_batch_size_count", 0.0)
 
 
 def measure_server(model_dir, batch_wait_ms, rows, examples, seconds, calls, log):
@@ -158,11 +156,15 @@ def measure_server(model_dir, batch_wait_ms, rows, examples, seconds, calls, log
             for api, make, payloads in (("REST", lambda: RestClient(rest_url), one_row),
                                         ("gRPC", lambda: GrpcClient(grpc_address, name),
                                          one_example)):
+                examples_before, calls_before = server_batches(rest_url)
                 start = time.monotonic()
                 answered, failures = run_clients(make, payloads, clients, seconds)
+                elapsed = time.monotonic() - start
+                examples_after, calls_after = server_batches(rest_url)
+                calls = calls_after - calls_before
                 results[f"{api} x{clients}"] = {
-                    "requests_s": len(answered) / (time.monotonic() - start),
-                    "failures": len(failures), "batch_mean": server_batch_mean(rest_url)}
+                    "requests_s": len(answered) / elapsed, "failures": len(failures),
+                    "batch_mean": (examples_after - examples_before) / calls if calls else None}
     finally:
         process.send_signal(signal.SIGTERM)
         results["exit_status"] = process.wait(timeout=120)
@@ -249,14 +251,15 @@ def format_section(model_dir, command, load, reference, servers, swap, seconds):
     lines += ["", f"In-process `serving_default` on batches of {BATCH}: {batch_rate:,.0f} "
                   f"examples/s.", "",
               f"| concurrent clients ({seconds:.0f} s each) | batching | REST requests/s | gRPC "
-              f"requests/s | failed | mean batch (server) |", "|--:|---|--:|--:|--:|--:|"]
+              f"requests/s | failed | examples per signature call, REST / gRPC |",
+              "|--:|---|--:|--:|--:|--:|"]
     for mode, results in servers.items():
         for clients in (1, 8, 64):
             r, g = results[f"REST x{clients}"], results[f"gRPC x{clients}"]
-            batch = g["batch_mean"]
+            batches = "-" if r["batch_mean"] is None else \
+                f"{r['batch_mean']:.1f} / {g['batch_mean']:.1f}"
             lines.append(f"| {clients} | {mode} | {r['requests_s']:,.0f} | {g['requests_s']:,.0f}"
-                         f" | {r['failures'] + g['failures']} | "
-                         f"{'-' if batch is None else f'{batch:.1f}'} |")
+                         f" | {r['failures'] + g['failures']} | {batches} |")
     lines += ["", "Examples/s equal requests/s here (one instance per request). Server exit "
                   "status on SIGTERM: " + ", ".join(f"batching {m}: {r['exit_status']}"
                                                     for m, r in servers.items()) + "."]
