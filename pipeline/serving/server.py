@@ -189,6 +189,10 @@ def add_serve_args(parser):
 
 
 def serve_options(args) -> ServeOptions:
+    folder = args.root if args.root is not None else args.model_dir
+    if not os.path.isdir(folder):
+        raise SystemExit(f"{'--root' if args.root is not None else '--model-dir'} {folder}: no "
+                         f"such folder")
     if args.root is not None:
         root = os.path.abspath(args.root)
         source = VersionSource(os.path.join(root, "serving"), run_root=root)
@@ -210,7 +214,7 @@ def serve_options(args) -> ServeOptions:
 def ready_line(server: ModelServer) -> str:
     served = sorted(server.versions.served.versions)
     versions = (f"version{'s' if len(served) > 1 else ''} {', '.join(map(str, served))}"
-                if served else f"no version yet (watching {server.options.source.base})")
+                if served else f"no version yet, watching {server.options.source.base}")
     return (f"Serving model {server.options.model_name!r} ({versions}): REST "
             f"{server.rest_address}/v1/models/{server.options.model_name}, gRPC "
             f"{server.grpc_address}; no authentication"
