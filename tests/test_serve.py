@@ -482,3 +482,12 @@ def test_batcher_merges_concurrent_requests_and_fails_only_the_bad_one():
     finally:
         batcher.close()
     assert batcher.submit([b"late"]).result(10)["double"].tolist() == [[8.0]]  # closed: inline
+
+
+def test_a_root_that_is_not_a_folder_is_refused_in_one_line(tmp_path):
+    from pipeline.cli import build_parser
+    from pipeline.serving.server import serve_options
+    args = build_parser().parse_args(["serve", "--root", str(tmp_path / "missing")])
+    with pytest.raises(SystemExit) as stop:
+        serve_options(args)
+    assert stop.value.code == f"--root {tmp_path / 'missing'}: no such folder"
