@@ -65,6 +65,18 @@ def _copy_model(model_path, target):
         io_utils.copy_file(saved_model, os.path.join(target, "saved_model.pb"))
 
 
+def write_serving_warmup(version_dir):
+    """TF Serving's warm-up file (`assets.extra/tf_serving_warmup_requests`, requests built from
+    the raw-data schema) in a version folder before it appears: TF Serving and `python -m pipeline
+    serve` replay it before the version takes traffic. A model without the schema is pushed
+    without one (servers then warm up from the schema or not at all)."""
+    from pipeline.serving.warmup import write_warmup_requests
+    try:
+        write_warmup_requests(version_dir)
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - the push does not depend on it
+        logging.warning("No serving warm-up file in %s: %s", version_dir, error)
+
+
 def push_atomically(model_path, base_directory, now=None, max_tries=1000):
     """Copies `model_path` to a new version folder under local `base_directory`; returns
     (version, path). The folder appears complete in one rename, under a version no other push
@@ -76,6 +88,7 @@ def push_atomically(model_path, base_directory, now=None, max_tries=1000):
     incoming = os.path.join(base_directory, f"{INCOMING_PREFIX}{uuid.uuid4().hex}")
     try:
         _copy_model(model_path, incoming)
+        write_serving_warmup(incoming)
         version = next_version(base_directory, now)
         for _ in range(max_tries):
             target = os.path.join(base_directory, str(version))

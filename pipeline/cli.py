@@ -105,6 +105,10 @@ def build_parser():
     predict_parser.add_argument("--input", required=True, help="CSV file in the dataset's format")
     predict_parser.add_argument("--out", help="output CSV (default: stdout)")
     predict_parser.add_argument("--batch-size", type=int, default=4096)
+    serve_parser = sub.add_parser(
+        "serve", help="serve the pushed model over TF Serving's gRPC and REST APIs (loopback)")
+    from pipeline.serving.server import add_serve_args
+    add_serve_args(serve_parser)
     train_local_parser = sub.add_parser(
         "train-local", help="train on a run root's latest Transform output with N local worker "
                             "processes (MultiWorkerMirroredStrategy over loopback)")
@@ -172,6 +176,9 @@ def _dispatch(args):
                            lambda person: predict_csv(args.model, args.input, args.out,
                                                       batch_size=args.batch_size,
                                                       progress=person))
+    if args.command == "serve":
+        from pipeline.serving.server import serve_from_args
+        return serve_from_args(args, sys.stdout)
     if args.command == "train-local":
         from pipeline.train_local import main_from_args
         root = os.path.abspath(args.root)
