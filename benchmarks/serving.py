@@ -79,7 +79,7 @@ def raw_examples(schema, rows, seed):
     """`rows` generated Criteo rows as serialized tf.Examples typed by the model's raw schema
     (missing cells omitted, as `python -m pipeline predict` sends them)."""
     from data.generators import generate_criteo
-    from pipeline.predict import RowEncoder
+    from components.raw_examples import RowEncoder
     df, _ = generate_criteo(rows, seed=seed)
     encoder = RowEncoder(schema, "generated criteo rows")
     encoder.check_header(list(df.columns))
@@ -101,7 +101,7 @@ def measure(model_dir, transform_graph, calls, warmup, batches, seed=1):
     import tensorflow_transform as tft
     import tf_keras as keras
     from ctr_models.layers import custom_objects
-    from pipeline.predict import load_raw_schema
+    from components.raw_examples import load_raw_schema
     results = {}
     serialized = raw_examples(load_raw_schema(model_dir), BATCH, seed)
     start = time.perf_counter()

@@ -30,8 +30,6 @@ import time
 import urllib.request
 from http.client import HTTPConnection
 
-import numpy as np
-
 from benchmarks.serving import latency_stats, raw_examples, time_calls
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -286,7 +284,7 @@ def main(argv=None):
     parser.add_argument("--log", default=os.path.join(tempfile.gettempdir(),
                                                       "serving_load.log"))
     args = parser.parse_args(argv)
-    from pipeline.predict import load_raw_schema
+    from components.raw_examples import load_raw_schema
     command = "python -m benchmarks.serving_load " + " ".join(
         argv if argv is not None else sys.argv[1:])
     load_before = os.getloadavg()[0]

@@ -70,7 +70,7 @@ def write_serving_warmup(version_dir):
     the raw-data schema) in a version folder before it appears: TF Serving and `python -m pipeline
     serve` replay it before the version takes traffic. A model without the schema is pushed
     without one (servers then warm up from the schema or not at all)."""
-    from pipeline.serving.warmup import write_warmup_requests
+    from components.serving_warmup import write_warmup_requests  # TensorFlow: at push time
     try:
         write_warmup_requests(version_dir)
     except (Exception, SystemExit) as error:  # noqa: BLE001 - the push does not depend on it

@@ -63,13 +63,13 @@ from ctr_models.tracing import skip_keras_autograph
 
 from components.dataset_spec import spec_from_config
 from components.model_builder import build_model, feature_columns, vocabulary_sizes
+from components.raw_examples import RAW_SCHEMA_FILE
 from components import warm_start
 from components.transform import MISSING_CATEGORY
 
 SERVING_OUTPUT = "prediction"
 # The raw-data schema beside the SavedModel: lets `python -m pipeline predict` turn CSV rows into
 # the tf.Examples the serving signature parses (Pusher copies assets.extra with the model).
-RAW_SCHEMA_FILE = os.path.join("assets.extra", "raw_schema.pbtxt")
 # The CLI prints this logger's records as progress lines.
 progress_log = logging.getLogger("ctr_pipeline.progress")
 

@@ -1,4 +1,5 @@
-"""The project's import graph: no import circles, and no private name imported across modules.
+"""The project's import graph: no import circles, no private name imported across modules, and
+every import in the direction docs/architecture.md draws (components never import pipeline...).
 
 Every ``.py`` file of the project packages (PACKAGES below; benchmarks/ when it exists) is read
 with ``ast`` -- nothing is imported -- and each import becomes an edge from the importing module
@@ -253,6 +254,35 @@ def test_no_private_names_imported_across_modules(project_records):
 
 
 # ------------------------------------------------------------------------------ self-checks
+
+# docs/architecture.md "Import direction": the top-level packages each may import
+ALLOWED_PACKAGES = {
+    "ctr_models": {"ctr_models"},
+    "data": {"data"},
+    "components": {"components", "ctr_models"},
+    "pipeline": {"pipeline", "components", "ctr_models", "data"},
+    "benchmarks": {"benchmarks", "pipeline", "components", "ctr_models", "data"},
+}
+
+
+def layer_violations(records):
+    """"importer -> target (path:line)" for every import against ALLOWED_PACKAGES."""
+    return [f"{importer} -> {target}  ({where})" for importer, target, _, where in records
+            if target.split(".")[0] not in ALLOWED_PACKAGES[importer.split(".")[0]]]
+
+
+def test_imports_follow_the_documented_direction(project_records):
+    assert not layer_violations(project_records), (
+        "imports against docs/architecture.md's direction:\n  "
+        + "\n  ".join(layer_violations(project_records)))
+
+
+def test_layer_violations_finds_an_upward_import():
+    records = [("components.pusher", "pipeline.serving.warmup", None, "components/pusher.py:73"),
+               ("pipeline.run", "components.trainer", None, "pipeline/run.py:3")]
+    assert layer_violations(records) == [
+        "components.pusher -> pipeline.serving.warmup  (components/pusher.py:73)"]
+
 
 def test_find_cycles_finds_a_planted_circle_and_nothing_in_a_tree():
     graph = {"a": {"b": "a.py:1"}, "b": {"c": "b.py:1"}, "c": {"a": "c.py:9", "d": "c.py:2"},

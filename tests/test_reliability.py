@@ -401,7 +401,7 @@ def _example(report, header, row, **overrides):
     `predict` does); a bytes override is written as a bytes feature whatever the schema says."""
     import tensorflow as tf
 
-    from pipeline.predict import RowEncoder, load_raw_schema
+    from components.raw_examples import RowEncoder, load_raw_schema
     cells = dict(zip(header, row), **{k: v for k, v in overrides.items()
                                        if not isinstance(v, bytes)})
     example = tf.train.Example.FromString(RowEncoder(load_raw_schema(report.pushed_model),

@@ -34,11 +34,12 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 from ctr_models.tracing import skip_keras_autograph
 from components.dataset_spec import DatasetSpec
 from components.model_builder import build_model, feature_columns, vocabulary_sizes
-from components.trainer import RAW_SCHEMA_FILE, make_signatures
-from pipeline.predict import RowEncoder
+from components.raw_examples import RAW_SCHEMA_FILE
+from components.trainer import make_signatures
+from components.raw_examples import RowEncoder
 from pipeline.serving.server import ModelServer, ServeOptions
 from pipeline.serving.versions import ServingOptions, VersionSource
-from pipeline.serving.warmup import WARMUP_FILE, read_warmup_requests, schema_warmup_examples
+from components.serving_warmup import WARMUP_FILE, read_warmup_requests, schema_warmup_examples
 
 NAME = "tiny"
 SPEC = DatasetSpec.from_dict({

@@ -7,8 +7,10 @@ written for TF Serving works unchanged and a deployment can move to TF Serving o
   refused and the others keep serving.
 - batching.py: concurrent requests to one version share one signature call (bounded wait).
 - inputs.py: request bodies -> serialized tf.Examples (raw feature dicts through
-  pipeline/predict.py's RowEncoder, or serialized examples as TF Serving takes them).
-- warmup.py: TF Serving's warm-up file (`assets.extra/tf_serving_warmup_requests`).
+  components/raw_examples.py's RowEncoder, as `predict` encodes CSV rows, or serialized examples
+  as TF Serving takes them).
+- TF Serving's warm-up file (`assets.extra/tf_serving_warmup_requests`) is written by the Pusher
+  and read here through components/serving_warmup.py.
 - grpc_api.py, rest_api.py, metrics.py: the two front ends and their Prometheus metrics.
 - server.py: the command: options, start-up, the ready line, shutdown on SIGTERM/SIGINT.
 """

@@ -11,10 +11,10 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
-from pipeline.predict import SIGNATURE
+from components.raw_examples import SIGNATURE
 from pipeline.serving.inputs import RequestError
 from pipeline.serving.versions import ModelNotFound
-from pipeline.serving.warmup import EXAMPLES_INPUT
+from components.serving_warmup import EXAMPLES_INPUT
 
 logger = logging.getLogger(__name__)
 

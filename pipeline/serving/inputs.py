@@ -11,8 +11,8 @@ import base64
 import binascii
 from typing import Dict, List, Mapping
 
-from pipeline.predict import InputError, RowEncoder
-from pipeline.serving.warmup import EXAMPLES_INPUT
+from components.raw_examples import InputError, RowEncoder
+from components.serving_warmup import EXAMPLES_INPUT
 
 
 class RequestError(ValueError):

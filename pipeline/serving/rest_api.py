@@ -21,7 +21,7 @@ from tornado import httputil
 from google.protobuf import json_format
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from pipeline.predict import SIGNATURE
+from components.raw_examples import SIGNATURE
 from pipeline.serving.inputs import RequestError, outputs_as_columns, outputs_as_rows
 from pipeline.serving.versions import ModelNotFound
 

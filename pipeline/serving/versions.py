@@ -24,10 +24,11 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from pipeline.predict import SIGNATURE, load_raw_schema, recorded_push_versions
+from components.raw_examples import SIGNATURE, load_raw_schema
+from pipeline.predict import recorded_push_versions
 from pipeline.serving.batching import Batcher
 from pipeline.serving.inputs import ExampleEncoder
-from pipeline.serving.warmup import (EXAMPLES_INPUT, read_warmup_requests,
+from components.serving_warmup import (EXAMPLES_INPUT, read_warmup_requests,
                                      schema_warmup_examples)
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import logging
 import os
 from typing import List, Optional
 
-from pipeline.predict import SIGNATURE, RowEncoder, load_raw_schema
+from components.raw_examples import SIGNATURE, RowEncoder, load_raw_schema
 
 logger = logging.getLogger(__name__)
 
