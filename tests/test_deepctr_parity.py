@@ -191,8 +191,8 @@ def difference_table():
     """Prints the largest absolute difference per model at the end (shown with pytest -s, as
     `make parity` runs it)."""
     yield
-    lines = [f"{'compared':<44} max abs difference"]
-    lines += [f"{what:<44} {value:.2e}" for what, value in sorted(MAX_DIFFERENCE.items())]
+    lines = [f"{'compared':<52} max abs difference"]
+    lines += [f"{what:<52} {value:.2e}" for what, value in sorted(MAX_DIFFERENCE.items())]
     print(f"\nDeepCTR parity (reference: 0.9.4 + upstream {UPSTREAM_COMMIT[:7]}'s fixes)\n"
           + "\n".join(lines))
 
@@ -726,3 +726,67 @@ def test_dien_attention_same_as_deepctr(return_score):
     assert np.std(expected) > 1e-3
     record("DIEN: attention (layer)", expected, got)
     np.testing.assert_allclose(got, expected, atol=ATOL, rtol=0)
+
+
+def deepctr_gru_states(x, lengths, seed=0):
+    """DeepCTR's DynamicGRU(gru_type='GRU') over `x` [B, T, D] (all states, [B, T, D]) with
+    random weights, run as DeepCTR needs: in a TF1 graph and session, its contrib dynamic_rnn
+    given the five TensorFlow internals that TF 2.16 moved (patched for this call only).
+    Returns (states, {'gates/kernel': ..., 'gates/bias': ..., 'candidate/...': ...})."""
+    import tensorflow as tf
+    from deepctr.layers.sequence import DynamicGRU as DeepCTRGRU
+    from tensorflow.python.ops import array_ops, control_flow_ops
+    from tensorflow.python.util import nest
+    rng = np.random.RandomState(seed)
+    with pytest.MonkeyPatch.context() as patch, tf.Graph().as_default():
+        patch.setattr(array_ops, "stack", tf.stack, raising=False)
+        patch.setattr(array_ops, "unstack", tf.unstack, raising=False)
+        patch.setattr(control_flow_ops, "Assert", tf.debugging.Assert, raising=False)
+        patch.setattr(nest, "is_sequence", nest.is_nested, raising=False)
+        patch.setattr(control_flow_ops, "while_loop", tf.while_loop, raising=False)
+        states = DeepCTRGRU(x.shape[-1], gru_type="GRU", return_sequence=True)(
+            [tf.constant(x), tf.constant(lengths)])
+        variables = tf.compat.v1.global_variables()
+        values = {"/".join(v.name.split(":")[0].split("/")[-2:]):
+                  rng.normal(0, 0.5, v.shape).astype("float32") for v in variables}
+        with tf.compat.v1.Session() as session:
+            session.run([v.assign(values["/".join(v.name.split(":")[0].split("/")[-2:])])
+                         for v in variables])
+            return session.run(states), values
+
+
+def test_dien_gru_differs_by_the_reset_gate_only():
+    """DIEN's interest extractor (and gru_type='GRU' evolution) against DeepCTR's DynamicGRU,
+    weights mapped: DeepCTR's TF1 GRUCell keeps h by its gate u (ours: the candidate's share,
+    so ours takes -u's weights), and its reset gate multiplies h before the recurrent matmul
+    (ours after, the paper's eq. 3: layers.recurrent). At the first step (h = 0) the reset gate
+    has no effect, so it must agree; the later steps' difference is the reset placement,
+    measured. AGRU/AUGRU are not compared: their gates differ on purpose (DIEN's docstring)."""
+    import tensorflow as tf
+    from ctr_models.layers.recurrent import DynamicGRU
+    dim, steps = 2 * DIM, 4
+    rng = np.random.RandomState(1)
+    x = rng.normal(size=(BATCH, steps, dim)).astype("float32")
+    lengths = rng.randint(2, steps + 1, (BATCH, 1)).astype("int32")
+    expected, weights = deepctr_gru_states(x, lengths)
+    gates, gates_bias = weights["gates/kernel"], weights["gates/bias"]  # [x; h] -> [r, u]
+    candidate, candidate_bias = weights["candidate/kernel"], weights["candidate/bias"]
+    reset, update = gates[:, :dim], gates[:, dim:]
+    ours_gru = DynamicGRU(gru_type="GRU")
+    ours_gru([tf.constant(x), tf.constant(lengths)])
+    ours_gru.set_weights([  # (update, reset, candidate) blocks of the input, recurrent, bias
+        np.concatenate([-update[:dim], reset[:dim], candidate[:dim]], 1),
+        np.concatenate([-update[dim:], reset[dim:], candidate[dim:]], 1),
+        np.concatenate([-gates_bias[dim:], gates_bias[:dim], candidate_bias])])
+    got = ours_gru([tf.constant(x), tf.constant(lengths)]).numpy()
+    record("DIEN: GRU first step (layer)", expected[:, 0], got[:, 0])
+    np.testing.assert_allclose(got[:, 0], expected[:, 0], atol=ATOL, rtol=0)
+    later = np.arange(1, steps)[None, :] < lengths  # the valid steps after the first
+    assert measured_difference_of("DIEN: GRU later steps (reset placement, on purpose)",
+                                  expected[:, 1:][later], got[:, 1:][later]) > ATOL
+
+
+def measured_difference_of(what, expected, got):
+    """Records how far two arrays are apart (for the table); returns it."""
+    record(what, expected, got)
+    return MAX_DIFFERENCE[what]
