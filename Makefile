@@ -30,7 +30,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv demo test test-browser test-fast bench bench-1m clean
+.PHONY: venv demo test test-browser test-fast parity bench bench-1m clean
 
 venv: $(VENV_DONE)
 
@@ -104,6 +104,11 @@ test-browser:
 
 test-fast: venv
 	$(PY) -m pytest -q tests -m "not pipeline"
+
+# The DeepCTR parity module alone; -s shows its closing table: the largest absolute difference
+# per model (and per measured deliberate difference). A missing deepctr fails it (see its docstring).
+parity: venv
+	$(PY) -m pytest -q -s -p no:cacheprovider tests/test_deepctr_parity.py
 
 bench: venv
 	$(PY) -m benchmarks.run_all

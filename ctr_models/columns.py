@@ -12,12 +12,14 @@ Columns sharing ``embedding_name`` share one embedding table.
 import numbers
 from collections import OrderedDict, namedtuple
 
+import tensorflow as tf
 import tf_keras as keras
 
 DEFAULT_GROUP_NAME = "default_group"
 
 __all__ = ["SparseFeat", "DenseFeat", "VarLenSparseFeat", "DEFAULT_GROUP_NAME",
-           "get_feature_names", "build_input_features", "auto_embedding_dim"]
+           "get_feature_names", "build_input_features", "auto_embedding_dim",
+           "check_string_ids_are_converted"]
 
 
 def _is_int(value):
@@ -116,14 +118,37 @@ def _unique_columns(feature_columns):
     return out
 
 
+def _is_string(dtype):
+    try:
+        return tf.as_dtype(dtype) == tf.string
+    except TypeError:
+        return dtype in ("string", "str")
+
+
+def check_string_ids_are_converted(fc):
+    """A string SparseFeat / VarLenSparseFeat needs its keys turned into ids in the graph, or the
+    embedding lookup fails on them: refused here, as DeepCTR does since #551, unless it sets
+    use_hash=True or (an extension of ctr_models) a vocabulary_path."""
+    if _is_string(fc.dtype) and not fc.use_hash and not fc.vocabulary_path:
+        raise ValueError(
+            f"SparseFeat {fc.name!r} has dtype='string' but use_hash=False: an embedding lookup "
+            f"needs integer ids, so set use_hash=True (the strings are hashed into "
+            f"vocabulary_size buckets inside the model), give a vocabulary_path, or encode the "
+            f"values as integer ids before they reach the model")
+
+
 def build_input_features(feature_columns, prefix=""):
-    """OrderedDict name -> keras.Input for every column (and its length/weight inputs)."""
+    """OrderedDict name -> keras.Input for every column (and its length/weight inputs).
+    String SparseFeats / VarLenSparseFeats without use_hash=True (or a vocabulary_path) raise a
+    ValueError (check_string_ids_are_converted), for every model, as DeepCTR since #551."""
     features = OrderedDict()
     for fc in feature_columns:
         if not isinstance(fc, (SparseFeat, DenseFeat, VarLenSparseFeat)):
             raise TypeError(f"Invalid feature column type, got {type(fc).__name__}: {fc!r}")
         if fc.name in features:
             continue
+        if not isinstance(fc, DenseFeat):
+            check_string_ids_are_converted(fc)
         if isinstance(fc, SparseFeat):
             features[fc.name] = keras.Input(shape=(1,), name=prefix + fc.name, dtype=fc.dtype)
         elif isinstance(fc, DenseFeat):

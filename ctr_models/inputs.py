@@ -41,17 +41,20 @@ def _fusion_enabled(fuse):
     return _FUSION.get() if fuse is None else bool(fuse)
 
 
-def _check_shared_tables(columns):
-    """Columns sharing an embedding_name must describe the same table."""
-    tables = {}
+def check_shared_tables(columns):
+    """Columns sharing an embedding_name read one table, so they must agree on its
+    vocabulary_size, embedding_dim and trainable (as DeepCTR since #551); raises a ValueError
+    naming both columns otherwise. Returns embedding_name -> the first column naming it."""
+    tables = OrderedDict()
     for fc in columns:
-        key = (fc.vocabulary_size, fc.embedding_dim, bool(fc.trainable))
-        other = tables.setdefault(fc.embedding_name, (fc.name, key))
-        if other[1] != key:
-            raise ValueError(
-                f"Features {other[0]!r} and {fc.name!r} share embedding_name "
-                f"{fc.embedding_name!r} but disagree on (vocabulary_size, embedding_dim, trainable): "
-                f"{other[1]} vs {key}")
+        first = tables.setdefault(fc.embedding_name, fc)
+        for attribute in ("vocabulary_size", "embedding_dim", "trainable"):
+            if getattr(first, attribute) != getattr(fc, attribute):
+                raise ValueError(
+                    f"Feature columns with the same embedding_name must share the same "
+                    f"{attribute}: {first.name!r} and {fc.name!r} both read embedding_name "
+                    f"{fc.embedding_name!r} with {attribute} {getattr(first, attribute)!r} and "
+                    f"{getattr(fc, attribute)!r}")
     return tables
 
 
@@ -77,7 +80,7 @@ def lookup_embeddings(features, feature_columns, l2_reg=1e-5, seed=1024, prefix=
     columns = [fc for fc in feature_columns if isinstance(fc, (SparseFeat, VarLenSparseFeat))]
     if not columns:
         return OrderedDict()
-    _check_shared_tables(columns)
+    check_shared_tables(columns)
     # A table's initializer: the first one given by any column that reads it (so a pretrained
     # "item" table shared with a "hist_item" column that names no initializer stays one table).
     table_initializer = {}
@@ -260,20 +263,31 @@ def _embedding_initializer(fc, seed):
 
 def create_embedding_dict(sparse_feature_columns, varlen_sparse_feature_columns, seed, l2_reg,
                           prefix="sparse_", seq_mask_zero=True):
-    """embedding_name -> keras Embedding(vocabulary_size, embedding_dim) for every column;
-    a VarLenSparseFeat's table masks id 0 when `seq_mask_zero` (it replaces a SparseFeat's table
-    of the same embedding_name, as in DeepCTR)."""
+    """embedding_name -> keras Embedding(vocabulary_size, embedding_dim): one table per
+    embedding_name, shared by every column naming it, as DeepCTR since #551. The layer is named
+    ``<prefix>_emb_<embedding_name>`` (``<prefix>_seq_emb_<embedding_name>`` when only
+    VarLenSparseFeats read it) and masks id 0 when a VarLenSparseFeat reads it and
+    `seq_mask_zero`. Columns of one embedding_name that disagree on vocabulary_size,
+    embedding_dim or trainable raise a ValueError (check_shared_tables).
+
+    DeepCTR 0.9.4 instead made one table per VarLenSparseFeat, named after the column, which
+    replaced a SparseFeat's table of the same embedding_name in the dict (leaving that one
+    unused), and failed on two SparseFeats sharing a name. Nothing here is kept of that: these
+    helpers build no model of ctr_models, and a saved model reloads its layers from its config.
+    """
+    sparse = list(sparse_feature_columns or [])
+    varlen = list(varlen_sparse_feature_columns or [])
+    read_as_sequence = {fc.embedding_name for fc in varlen}
     tables = {}
-    for fc in list(sparse_feature_columns) + list(varlen_sparse_feature_columns or []):
-        is_seq = isinstance(fc, VarLenSparseFeat)
+    for name, fc in check_shared_tables(sparse + varlen).items():
         layer = keras.layers.Embedding(
             fc.vocabulary_size, fc.embedding_dim,
             embeddings_initializer=_embedding_initializer(fc, seed),
             embeddings_regularizer=keras.regularizers.l2(l2_reg),
-            mask_zero=is_seq and seq_mask_zero,
-            name=prefix + ("_seq_emb_" + fc.name if is_seq else "_emb_" + fc.embedding_name))
+            mask_zero=seq_mask_zero and name in read_as_sequence,
+            name=prefix + ("_seq_emb_" if isinstance(fc, VarLenSparseFeat) else "_emb_") + name)
         layer.trainable = fc.trainable
-        tables[fc.embedding_name] = layer
+        tables[name] = layer
     return tables
 
 

@@ -239,3 +239,13 @@ def test_unsupported_columns_and_arguments_say_so():
         est.train(input_fn_pandas(df, SPARSE + DENSE, "label"), hooks=[object()])
     with pytest.raises(ValueError, match="no labels"):
         est.train(input_fn_pandas(df, SPARSE + DENSE))
+
+
+def test_fnn_estimator_has_no_linear_logit_as_deepctr_since_555():
+    """DeepCTR #555 removed FNNEstimator's linear logit; WDLEstimator keeps that layout (the
+    one an old FNNEstimator model_dir holds)."""
+    linear, dnn = columns()
+    fnn = estimator_models.FNNEstimator(linear, dnn, dnn_hidden_units=(4,), config=EAGER)
+    assert not [v.name for v in fnn.model.variables if v.name.startswith("linear")]
+    wdl = estimator_models.WDLEstimator(linear, dnn, dnn_hidden_units=(4,), config=EAGER)
+    assert [v.name for v in wdl.model.variables if v.name.startswith("linear")]

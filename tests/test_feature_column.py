@@ -122,12 +122,48 @@ def test_shared_embedding_name_reads_the_same_rows():
     np.testing.assert_allclose(hist[:, 0], [table[3] + table[1], table[2]], rtol=1e-5)
 
 
-def test_shared_embedding_name_disagreement_raises_naming_both():
-    for other in (SparseFeat("b", 9, 4, embedding_name="a"),
-                  SparseFeat("b", 8, 6, embedding_name="a")):
-        columns = [SparseFeat("a", 8, 4), other]
-        with pytest.raises(ValueError, match="'a'.*'b'"):
-            embedding_model(columns)
+@pytest.mark.parametrize("other", [
+    SparseFeat("b", 9, 4, embedding_name="a"), SparseFeat("b", 8, 6, embedding_name="a"),
+    SparseFeat("b", 8, 4, embedding_name="a", trainable=False),
+    VarLenSparseFeat(SparseFeat("b", 9, 4, embedding_name="a"), 3)],
+    ids=["vocabulary_size", "embedding_dim", "trainable", "varlen"])
+def test_shared_embedding_name_disagreement_raises_naming_both(other):
+    """As DeepCTR since #551 (create_embedding_matrix): one embedding_name is one table."""
+    from ctr_models.inputs import create_embedding_matrix
+    columns = [SparseFeat("a", 8, 4), other]
+    with pytest.raises(ValueError, match="same embedding_name.*'a'.*'b'"):
+        embedding_model(columns)
+    with pytest.raises(ValueError, match="same embedding_name.*'a'.*'b'"):
+        create_embedding_matrix(columns, l2_reg=0, seed=1024)
+
+
+def test_create_embedding_matrix_makes_one_table_per_embedding_name():
+    """DeepCTR's helper as fixed in #551: columns sharing an embedding_name share one table,
+    named after the embedding_name, masking id 0 when a sequence reads it (0.9.4 made one per
+    VarLenSparseFeat, named after the column, and failed on two SparseFeats sharing one)."""
+    from ctr_models.inputs import create_embedding_matrix, embedding_lookup
+    columns = [SparseFeat("item", 4, 8), SparseFeat("item_copy", 4, 8, embedding_name="item"),
+               VarLenSparseFeat(SparseFeat("hist_item", 4, 8, embedding_name="item"), 3),
+               VarLenSparseFeat(SparseFeat("neg_hist_item", 4, 8, embedding_name="item"), 3),
+               SparseFeat("user", 3, 2), VarLenSparseFeat(SparseFeat("tags", 5, 2), 2)]
+    tables = create_embedding_matrix(columns, l2_reg=0, seed=1024)
+    assert list(tables) == ["item", "user", "tags"]
+    assert [(t.name, t.mask_zero) for t in tables.values()] == [
+        ("sparse_emb_item", True), ("sparse_emb_user", False), ("sparse_seq_emb_tags", True)]
+    x = {"item": np.array([[1]]), "item_copy": np.array([[1]]), "user": np.array([[2]])}
+    item, copy, _ = embedding_lookup(tables, x, columns[:2] + columns[4:5], to_list=True)
+    np.testing.assert_array_equal(item.numpy(), copy.numpy())
+
+
+def test_string_sparse_feat_without_hash_is_refused():
+    """As DeepCTR since #551: string ids cannot reach an embedding lookup unconverted."""
+    for fc in (SparseFeat("city", 10, dtype="string"),
+               VarLenSparseFeat(SparseFeat("tags", 10, dtype=tf.string), 3)):
+        with pytest.raises(ValueError, match=f"'{fc.name}'.*dtype='string'.*use_hash=True"):
+            build_input_features([DenseFeat("d"), fc])
+    # converted in the graph: accepted
+    build_input_features([SparseFeat("city", 10, use_hash=True, dtype="string"),
+                          SparseFeat("age", 10, vocabulary_path="ages.csv", dtype="string")])
 
 
 def test_pretrained_frozen_embedding_is_used_and_stays_fixed():

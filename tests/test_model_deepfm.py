@@ -42,3 +42,24 @@ def test_deepfm_single_gather():
     # one table for the embeddings, one for the linear weights
     assert len(emb_layers) == 2
     assert {tuple(layer.embeddings.shape) for layer in emb_layers} == {(140, 4), (140, 1)}
+
+
+def test_deepfm_with_only_dense_features_has_no_fm_branch_and_reloads(tmp_path):
+    """DeepCTR fixed this in #555 (0.9.4 added a constant 0 as the FM logit, which broke
+    loading an .h5 of it); ours never built the branch: a regression test. The logit is the
+    linear one plus the DNN's."""
+    import tf_keras as keras
+    from ctr_models.feature_column import DenseFeat
+    from ctr_models.layers import custom_objects
+    reset()
+    columns = [DenseFeat("d0", 1), DenseFeat("d1", 1)]
+    model = DeepFM(columns, columns, dnn_hidden_units=(4,))
+    assert "FM" not in [type(layer).__name__ for layer in model.layers]
+    assert not [layer for layer in model.layers if type(layer).__name__ == "Lambda"]
+    x = {"d0": np.linspace(-1, 1, 8, dtype="float32")[:, None],
+         "d1": np.linspace(2, 0, 8, dtype="float32")[:, None]}
+    path = str(tmp_path / "dense_only.h5")
+    model.save(path)
+    reloaded = keras.models.load_model(path, custom_objects)
+    np.testing.assert_allclose(reloaded(x, training=False).numpy(),
+                               model(x, training=False).numpy(), rtol=0, atol=1e-6)

@@ -134,14 +134,45 @@ def test_wdl_without_hidden_layers_keeps_a_deep_logit():
     smoke_predict(model, lin)
 
 
-def test_fnn_has_the_linear_logit_of_deepctr_0_9_4():
+def test_fnn_has_no_linear_logit_as_deepctr_since_555():
     reset()
     lin, dnn = feature_columns()
     extra = SparseFeat("linear_only", 20, embedding_dim=4)
     model = FNN(lin + [extra], dnn, dnn_hidden_units=SMALL)
-    assert "linear_only" in model.input_names
-    assert "Linear" in layer_names(model)  # the 0.9.4 release has it (master dropped it, #555)
-    smoke_predict(model, lin + [extra])
+    assert "linear_only" in model.input_names  # kept as an input: the input names do not change
+    assert "Linear" not in layer_names(model)
+    assert not [w.name for w in model.weights if w.name.startswith("linear")]
+    # every weight random (the old linear tables started at 0): the linear-only input feeds nothing
+    model.set_weights([np.random.RandomState(i).normal(0, 0.5, w.shape)
+                       for i, w in enumerate(model.get_weights())])
+    x, _ = planted_data(lin + [extra], n=16)
+    x = {k: x[k] for k in model.input_names}
+    moved = {**x, "linear_only": (x["linear_only"] + 7) % 20}
+    np.testing.assert_array_equal(model.predict(moved, verbose=0), model.predict(x, verbose=0))
+
+
+def test_weights_of_the_0_9_4_fnn_restore_into_wdl(tmp_path):
+    """FNN's docstring: the old FNN (linear + deep logit, the layout linear_deep_model builds)
+    saved its weights in WDL's layout, so WDL built with the same arguments restores them."""
+    import tensorflow as tf
+    from ctr_models.models.base import linear_deep_model
+    reset()
+    lin, dnn = feature_columns()
+    args = (lin, dnn, SMALL, 1e-5, 1e-5, 0, 1024, 0, "relu", "binary")
+    old_fnn = linear_deep_model("FNN", *args)
+    old_fnn.set_weights([np.random.RandomState(i).normal(0, 0.5, w.shape)
+                         for i, w in enumerate(old_fnn.get_weights())])
+    path = tf.train.Checkpoint(model=old_fnn).write(str(tmp_path / "old_fnn"))
+    wdl = WDL(lin, dnn, dnn_hidden_units=SMALL)
+    tf.train.Checkpoint(model=wdl).read(path).assert_consumed()
+    x, _ = planted_data(lin, n=16)
+    x = {k: x[k] for k in old_fnn.input_names}
+    np.testing.assert_allclose(wdl.predict(x, verbose=0), old_fnn.predict(x, verbose=0),
+                               rtol=0, atol=1e-6)
+    status = tf.train.Checkpoint(model=FNN(lin, dnn, dnn_hidden_units=SMALL)).read(path)
+    with pytest.raises(AssertionError):  # the new FNN has no place for the linear weights
+        status.assert_consumed()
+    status.expect_partial()  # (silences the checkpoint's warnings about them at exit)
 
 
 def test_nfm0_projects_the_bi_interaction_directly():

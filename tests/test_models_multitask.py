@@ -260,3 +260,13 @@ def test_every_feature_reaches_every_task():
                              else x[name] + 1})
         for before, after in zip(base, predict(model, changed)):
             assert not np.allclose(before, after), f"{name} does not change the outputs"
+
+
+@pytest.mark.parametrize("name", ["ESMM", "MMOE"])
+def test_string_sparse_feat_needs_use_hash_as_deepctr_since_551(name):
+    from ctr_models.feature_column import SparseFeat
+    with pytest.raises(ValueError, match="'user_id'.*use_hash=True"):
+        get_model_fn(name)([SparseFeat("user_id", 10, dtype="string")], **SMALL[name])
+    model = get_model_fn(name)([SparseFeat("user_id", 10, use_hash=True, dtype="string")],
+                               **SMALL[name])
+    assert len(model.outputs) == 2

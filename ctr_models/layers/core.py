@@ -17,7 +17,9 @@ class DNN(keras.layers.Layer):
     Input: [B, ..., in_dim]. Output: [B, ..., hidden_units[-1]]; with empty `hidden_units` the
     layer is the identity (as in DeepCTR).
     Each hidden layer: Dense -> (BatchNorm) -> activation -> Dropout; the last layer uses
-    `output_activation` when given.
+    `output_activation` when given. The activation layers are built in one list, never
+    replaced in place (as DeepCTR since #555; 0.9.4 replaced the last item of a tracked list,
+    which broke saving a DNN with `output_activation`).
     """
 
     def __init__(self, hidden_units, activation="relu", l2_reg=0, dropout_rate=0, use_bn=False,

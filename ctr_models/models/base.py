@@ -168,7 +168,8 @@ def grouped_interaction_model(name, linear_feature_columns, dnn_feature_columns,
 def linear_deep_model(name, linear_feature_columns, dnn_feature_columns, dnn_hidden_units,
                       l2_reg_linear, l2_reg_embedding, l2_reg_dnn, seed, dnn_dropout,
                       dnn_activation, task):
-    """Wide & Deep (and DeepCTR 0.9.4's FNN): linear logit + DNN logit over the embeddings.
+    """Wide & Deep (and the FNN of DeepCTR 0.9.4, which had WDL's layout): linear logit + DNN
+    logit over the embeddings.
 
         inputs ─┬─ linear logit ─────────────────────────┐
                 └─ embeddings + dense ─ DNN ─ Dense(1) ──┴─ + ─ PredictionLayer

@@ -15,7 +15,9 @@ def DeepFM(linear_feature_columns, dnn_feature_columns, fm_group=(DEFAULT_GROUP_
            task="binary"):
     """DeepFM. FM runs within each group named in `fm_group` (a group name, matched exactly, or
     a list of names); the DNN sees every group. An empty `dnn_hidden_units` keeps the deep
-    logit as Dense(1) over the embeddings and dense values (as DeepCTR does)."""
+    logit as Dense(1) over the embeddings and dense values (as DeepCTR does). With only
+    DenseFeats there is no FM branch at all (as DeepCTR since #555; 0.9.4 added a constant 0
+    logit, which broke reloading such a model from .h5): the logit is linear + DNN."""
     return grouped_interaction_model(
         "DeepFM", linear_feature_columns, dnn_feature_columns, fm_group, lambda x: FM()(x),
         dnn_hidden_units, l2_reg_linear, l2_reg_embedding, l2_reg_dnn, seed, dnn_dropout,

@@ -11,6 +11,7 @@ def FNNEstimator(linear_feature_columns, dnn_feature_columns, dnn_hidden_units=(
                  linear_optimizer='Ftrl', dnn_optimizer='Adagrad', training_chief_hooks=None):
     """FNN trained through the Estimator interface (train / evaluate / predict /
     export_saved_model) on tf.feature_column columns; the model arguments are FNN's.
-    As in DeepCTR 0.9.4, FNN adds a linear logit over `linear_feature_columns`.
-    Returns a KerasEstimator."""
+    As DeepCTR since #555, FNN has no linear logit: `linear_feature_columns` stay inputs but
+    feed nothing (DeepCTR 0.9.4 added one). A model_dir written by the old FNNEstimator holds
+    WDL's layout: open it with WDLEstimator and the same arguments. Returns a KerasEstimator."""
     return estimator_from_args(FNN, locals())

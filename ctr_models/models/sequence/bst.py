@@ -33,6 +33,9 @@ def BST(dnn_feature_columns, history_feature_list, transformer_num=1, att_head_n
     (DeepCTR reads it whatever the columns declare); the Transformer differences listed in
     ctr_models.layers.sequence.Transformer; an empty `dnn_hidden_units` gives Dense(1) over the
     DNN input; bad configurations raise a ValueError naming the feature at build time.
+    tests/test_deepctr_parity.py checks that, with the hist_X columns' length_name
+    "seq_length", the predictions are DeepCTR's (copied weights) except on rows with an empty
+    history, where the difference is measured.
     """
     check_task(task, "BST")
     if not isinstance(transformer_num, int) or transformer_num < 0:

@@ -84,6 +84,9 @@ def DIEN(dnn_feature_columns, history_feature_list, gru_type="GRU", use_negsampl
     - the auxiliary loss is the mean over valid (t, t+1) pairs, not over all padded positions;
     - neg_hist_X columns given with use_negsampling=False stay model inputs but are unused
       (as DeepCTR), rather than being pooled into the DNN.
+    tests/test_deepctr_parity.py compares the attention with DeepCTR's layer (equal) and the
+    GRU with DeepCTR's DynamicGRU run in a TF1 graph (equal at the first step; the reset gate's
+    place is measured), DeepCTR's DIEN itself not building in TF 2.16's Keras.
     """
     check_task(task, "DIEN")
     if gru_type not in GRU_TYPES:

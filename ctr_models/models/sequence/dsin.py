@@ -62,7 +62,9 @@ def DSIN(dnn_feature_columns, sess_feature_list, sess_max_count=5, bias_encoding
     sessions (DeepCTR runs it over them); the Transformer differences listed in
     ctr_models.layers.sequence.Transformer (notably session means over valid steps only); an
     empty `dnn_hidden_units` gives Dense(1) over the DNN input; bad configurations raise a
-    ValueError naming the feature at build time.
+    ValueError naming the feature at build time. tests/test_deepctr_parity.py checks that with
+    full sessions of full length (and 'sess_length' declared) the predictions are DeepCTR's
+    (copied weights), and measures the effect of padded steps and empty sessions.
     """
     check_task(task, "DSIN")
     if not isinstance(sess_max_count, int) or sess_max_count <= 0:
