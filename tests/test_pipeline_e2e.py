@@ -104,7 +104,7 @@ def test_clean_data_has_no_anomalies(first_run):
 
 def _eval_examples(paths, n=300):
     files = glob.glob(os.path.join(paths.pipeline_root, "CsvExampleGen", "examples", "*",
-                                   "Split-eval", "*"))
+                                   "Split-test", "*"))
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").take(n)
     return [r.numpy() for r in dataset]
 
