@@ -8,6 +8,7 @@ import glob
 import io
 import json
 import logging
+import math
 import os
 from typing import Dict, List, Optional
 
@@ -70,7 +71,7 @@ def _figure(width=5.2, height=3.6):
 
 def plot_slice_auc(feature, rows: List[SliceRow], overall: Optional[Metric]):
     """AUC per slice value with its confidence interval, largest slices first."""
-    rows = sorted((r for r in rows if "auc" in r.metrics),
+    rows = sorted((r for r in rows if "auc" in r.metrics and not r.metrics["auc"].undefined),
                   key=lambda r: -r.metrics.get("example_count", Metric(0)).value)
     rows = rows[:MAX_SLICES_PLOTTED]
     if not rows:
@@ -253,9 +254,17 @@ def _lineage(store, executions):
 
 
 def _delta(candidate: Optional[Metric], baseline: Optional[Metric]):
-    if candidate is None or baseline is None:
+    if candidate is None or baseline is None or candidate.undefined or baseline.undefined:
         return None
     return candidate.value - baseline.value
+
+
+def _worst_first(row):
+    """Slice rows: lowest AUC first ("n/a" last), or highest MSE first for regression."""
+    auc = row.metrics.get("auc")
+    if auc is not None:
+        return math.inf if auc.undefined else auc.value
+    return -row.metrics.get("mean_squared_error", Metric(0)).value
 
 
 def build_report(root: str, run_id: Optional[str] = None) -> dict:
@@ -303,8 +312,7 @@ def build_report(root: str, run_id: Optional[str] = None) -> dict:
                                  and count >= SMALL_SLICE and auc.upper < overall["auc"].value)
                     rows.append(SliceRow(", ".join(str(v) for _, v in slice_key), m,
                                          count < SMALL_SLICE, below))
-                rows.sort(key=lambda r: (r.metrics["auc"].value if "auc" in r.metrics else
-                                         -r.metrics.get("mean_squared_error", Metric(0)).value))
+                rows.sort(key=_worst_first)
                 slice_tables.append({"feature": ", ".join(keys), "rows": rows,
                                      "top_values": value_limits.get(", ".join(keys)),
                                      "plot": plot_slice_auc(", ".join(keys), rows,
@@ -377,6 +385,8 @@ def _format_number(value, digits=4):
         return "–"
     if isinstance(value, Metric):
         value = value.value
+    if math.isnan(value):  # an AUC without both classes
+        return "n/a"
     if float(value).is_integer() and abs(value) >= 1:
         return f"{int(value):,}"
     return f"{value:.{digits}f}"
