@@ -108,7 +108,7 @@ class TrainingProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        progress_log.info("epoch %d/%d %s | eval %s", epoch + 1, self.epochs,
+        progress_log.info("epoch %d/%d %s | validation %s", epoch + 1, self.epochs,
                           self._metrics({k: v for k, v in logs.items()
                                          if not k.startswith("val_")}),
                           self._metrics(logs, "val_"))
