@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy.special import expit, logit
 
-from pipeline.reporting.html import SliceRow, render_html
+from pipeline.reporting.html import SPLIT_ROLES, SliceRow, render_html
 from pipeline.reporting.metrics import Metric, honest_auc, logit_interval
 from pipeline.reporting.summary import RunReport
 
@@ -86,7 +86,8 @@ def test_report_shows_n_a_and_bounded_intervals():
                    "curves_plot": None, "slices": [{"feature": "C6", "rows": rows,
                                                     "top_values": None, "plot": None}]}],
         "blessed": None, "validation_ok": None, "failures": [],
-        "data": {"splits": [], "anomalies": [], "features": []}, "lineage": [], "spec": {},
+        "data": {"splits": [(name, 10, SPLIT_ROLES[name]) for name in SPLIT_ROLES],
+                 "anomalies": [], "features": []}, "lineage": [], "spec": {},
         "spec_json": "{}", "model": "DeepFM", "model_args": {}, "training": {},
         "training_config": {}, "pushed_version": None, "leaderboard": None, "small_slice": 50,
         "generated": "2026-12-07 10:00"})
@@ -96,6 +97,8 @@ def test_report_shows_n_a_and_bounded_intervals():
     low, high = logit_interval(0.3938, -0.0796, 0.8692)
     assert parser.rows["small"] == {"auc": "0.3938", "ci": f"{low:.4f} – {high:.4f}"}
     assert "metric (test split, overall)" in page
+    assert "<td class=\"l\">test</td><td>10</td><td class=\"l\">the evaluation: metrics, " \
+           "blessing, this report</td>" in page
 
 
 def test_console_summary_names_the_test_split_and_says_n_a():

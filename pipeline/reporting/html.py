@@ -18,6 +18,10 @@ from pipeline.reporting.summary import RunReport, read_run
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(__file__), "templates")
 SMALL_SLICE = 50  # examples; AUC on fewer is mostly noise
+# What each split of the data table is for (see "Splits" in components/dataset_spec.py).
+SPLIT_ROLES = {"train": "fitting; Transform's vocabularies and scaling",
+               "validation": "the Trainer's choices: per-epoch metrics, early stopping",
+               "test": "the evaluation: metrics, blessing, this report"}
 MAX_SLICES_PLOTTED = 25
 MAX_PLOT_LABEL_CHARS = 60  # a slice value or feature name longer than this is cut in plots
 HEADLINE_METRICS = ("auc", "binary_crossentropy", "calibration", "mean_label", "mean_prediction",
@@ -335,7 +339,8 @@ def build_report(root: str, run_id: Optional[str] = None) -> dict:
     statistics = (outputs.get("statistics") or [None])[-1]
     if statistics is not None:
         split_stats = _split_stats(statistics.uri)
-        data["splits"] = [(split, s.num_examples) for split, s in split_stats.items()]
+        data["splits"] = [(split, s.num_examples, SPLIT_ROLES.get(split, ""))
+                          for split, s in split_stats.items()]
         if "train" in split_stats or split_stats:
             data["features"] = _feature_rows(split_stats.get("train") or
                                              next(iter(split_stats.values())))
