@@ -17,11 +17,11 @@ split. This is Keras' EarlyStopping (restore_best_weights) on the epoch-end vali
 (`eval_steps` batches of the validation split, which the Trainer gets as its eval split; the
 Evaluator blesses on the test split, which no training decision saw: see "Splits" in
 components/dataset_spec.py), which works under every strategy (an epoch-level callback; under
-several workers every worker sees the same global metric and stops at the same epoch). The monitor: one binary
-label: `val_auc`; several labels (multi-task, outputs named by label): the MEAN of the binary
-labels' validation AUCs (one task may not be sacrificed silently for another, as a first-label
-monitor would allow); regression only: `val_loss` (lower is better). The summary's `tasks` are the
-kept epoch's metrics, and `early_stopping` says what was monitored, which epoch was kept (1-based)
+several workers every worker sees the same global metric and stops at the same epoch). The
+monitor: one binary label: `val_auc`; several labels (multi-task, outputs named by label): the
+MEAN of the binary labels' validation AUCs (one task may not be sacrificed silently for another,
+as a first-label monitor would allow); regression only: `val_loss` (lower is better). The
+summary's `tasks` are the kept epoch's metrics (`train_*` and `validation_*`), and `early_stopping` says what was monitored, which epoch was kept (1-based)
 and where training stopped (null when it ran every epoch).
 
 Examples seen: the input repeats (tfxio), so every step is a full global batch: `examples_seen` =
