@@ -27,7 +27,28 @@ Example (data/specs/criteo.yaml)::
     slices: [C6, C9]                 # or {name: C9, top_values: 20}: its 20 most frequent values
     evaluation: {auc_threshold: 0.6, auc_change_threshold: -0.01}
     # also slice_top_values (default 100): the limit for every vocabulary-encoded slice feature
-    split: {train: 9, eval: 1}
+    split: {train: 8, validation: 1, test: 1}   # the default; see "Splits" below
+
+Splits: three roles, so that no row that informed a training decision is in the test split.
+- `train`: the rows the model is fitted on (and Transform's vocabularies and scaling are
+  analysed on);
+- `validation`: what the Trainer decides on: per-epoch metrics and early stopping's kept epoch;
+- `test`: the Evaluator's metrics, the blessing, the report and the leaderboard.
+How rows are assigned (`split:`):
+- `{train: 8, validation: 1, test: 1}`: ExampleGen's hash of the whole row, in these shares;
+- `{train: 8, validation: 1, test: 1, by: user_id}`: the hash of one column's value (TFX's
+  `partition_feature_name`): every row of a user lands in one split;
+- `{by: timestamp, order: time, train: 8, validation: 1, test: 1}`: time order: the last tenth
+  of the rows by `timestamp` is test, the tenth before it validation (rows of one timestamp stay
+  in one split); components/splits.py;
+- `{by: day, values: {train: [0, 1, 2], validation: [3], test: [4]}}`: explicit values of a
+  column (every value must be listed; a row with another value fails the split);
+- `{files: {train: "train/*", validation: "validation/*", test: "test/*"}}`: input files per
+  split (patterns relative to `--data`, or to each span's folder); a `--data` folder holding
+  `train/`, `validation/` and `test/` sub-folders is read this way without saying so.
+- Two-way specs (`{train: t, eval: e}`, the old format) keep working: `eval` is the test split,
+  and the validation split is carved from train by hash: `{train: 9t, validation: t, test: 10e}`
+  (a tenth of the old train share), so no test row informs training.
 
 Id layout produced by Transform (documented safe mappings):
 - `vocabulary` features of one `vocab_group` share one id space (one embedding table):
@@ -58,6 +79,13 @@ DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 ENCODINGS = ("vocabulary", "hash")
 COMBINERS = ("sum", "mean", "max")
 DEFAULT_GROUP_NAME = "default_group"  # the DeepCTR feature group (FM/FLEN groups)
+
+
+# The three split roles (see "Splits" above), in ExampleGen's order.
+TRAIN_SPLIT, VALIDATION_SPLIT, TEST_SPLIT = "train", "validation", "test"
+SPLIT_NAMES = (TRAIN_SPLIT, VALIDATION_SPLIT, TEST_SPLIT)
+DEFAULT_SPLIT = ((TRAIN_SPLIT, 8), (VALIDATION_SPLIT, 1), (TEST_SPLIT, 1))
+SPLIT_ORDERS = ("hash", "time", "values", "files")
 
 
 class SpecError(ValueError):
@@ -244,7 +272,14 @@ class DatasetSpec:
     multi_value: List[MultiValueSpec]
     evaluation: EvaluationSpec
     format: str = "csv"
-    split: tuple = (("train", 9), ("eval", 1))
+    # (split, share) of the hash or time-order split (SPLIT_NAMES order); for `values` and
+    # `files` splits, which have no shares, the default shares (an estimate for training-step
+    # defaults only)
+    split: tuple = DEFAULT_SPLIT
+    split_by: Optional[str] = None  # the column a hash, time or values split reads
+    split_order: str = "hash"  # hash | time | values | files (SPLIT_ORDERS)
+    split_values: Optional[tuple] = None  # ((split, (value, ...)), ...) for split_order values
+    split_files: Optional[tuple] = None  # ((split, pattern), ...) for split_order files
     sample: Optional[str] = None  # bundled sample file under data/samples (the default data)
     columns: Optional[tuple] = None  # CSV without a header line: its column names, in order
     behaviour: Optional[BehaviourSpec] = None  # event log -> behaviour sequences
@@ -276,6 +311,8 @@ class DatasetSpec:
             generated = set(b.generated_names())
             cols = [c for c in cols if c not in generated]
             cols += [b.user, b.time] + ([b.positive] if b.positive else [])
+        if self.split_by is not None:  # the split reads it (it need not be a feature)
+            cols.append(self.split_by)
         return list(dict.fromkeys(cols))
 
     def categorical(self):
@@ -383,10 +420,7 @@ def _parse(raw, source):
     evaluation = EvaluationSpec(**_checked_keys(evaluation_raw, EvaluationSpec, source,
                                                 "evaluation"), slices=slices,
                                 slice_limits=slice_limits)
-    split = raw.get("split") or {"train": 9, "eval": 1}
-    if set(split) != {"train", "eval"} or not all(isinstance(v, int) and v > 0
-                                                   for v in split.values()):
-        raise _err(source, "split", f"must map train and eval to positive ints, got {split!r}")
+    split = _split(raw.get("split"), source)
     columns = raw.get("columns")
     if columns is not None:
         if (not isinstance(columns, list) or not columns
@@ -398,11 +432,86 @@ def _parse(raw, source):
         columns = tuple(columns)
     spec = DatasetSpec(name=name, labels=labels, dense=dense, sparse=sparse, multi_value=multi,
                        evaluation=evaluation, format=raw.get("format", "csv"),
-                       split=(("train", split["train"]), ("eval", split["eval"])),
+                       **split,
                        sample=raw.get("sample"), columns=columns, behaviour=behaviour,
                        source=source)
     _validate(spec)
     return spec
+
+
+def _split(raw, source):
+    """The `split` section -> DatasetSpec's split fields (see "Splits" in the module docstring)."""
+    if raw is None:
+        return {"split": DEFAULT_SPLIT}
+    if not isinstance(raw, dict):
+        raise _err(source, "split", f"must be a mapping, got {raw!r}")
+    raw = dict(raw)
+    by, order = raw.pop("by", None), raw.pop("order", None)
+    values, files = raw.pop("values", None), raw.pop("files", None)
+    if by is not None and not (isinstance(by, str) and by):
+        raise _err(source, "split.by", f"must name a column, got {by!r}")
+    if files is not None:
+        if by is not None or values is not None or order not in (None, "files") or raw:
+            raise _err(source, "split", "files: takes no shares, `by` or `values`")
+        return {"split": DEFAULT_SPLIT, "split_order": "files",
+                "split_files": _per_split(files, source, "split.files", _pattern)}
+    if values is not None:
+        if by is None or order not in (None, "values") or raw:
+            raise _err(source, "split", "values: needs `by: <column>` and takes no shares")
+        per_split = _per_split(values, source, "split.values", _value_list)
+        seen = {}
+        for name, split_values in per_split:
+            for value in split_values:
+                if value in seen:
+                    raise _err(source, "split.values", f"{value!r} is in both {seen[value]} "
+                                                       f"and {name}")
+                seen[value] = name
+        return {"split": DEFAULT_SPLIT, "split_by": by, "split_order": "values",
+                "split_values": per_split}
+    order = order or "hash"
+    if order not in ("hash", "time"):
+        raise _err(source, "split.order", f"must be hash or time (or give values: or files:), "
+                                          f"got {order!r}")
+    if order == "time" and by is None:
+        raise _err(source, "split", "order: time needs `by: <time column>`")
+    if set(raw) == {"train", "eval"}:  # the old two-way format: validation carved from train
+        _check_shares(raw, source)
+        shares = ((TRAIN_SPLIT, 9 * raw["train"]), (VALIDATION_SPLIT, raw["train"]),
+                  (TEST_SPLIT, 10 * raw["eval"]))
+    elif set(raw) == set(SPLIT_NAMES):
+        _check_shares(raw, source)
+        shares = tuple((name, raw[name]) for name in SPLIT_NAMES)
+    else:
+        raise _err(source, "split", f"must map {', '.join(SPLIT_NAMES)} to positive ints (or "
+                                    f"train and eval, the two-way format), got {raw!r}")
+    return {"split": shares, "split_by": by, "split_order": order}
+
+
+def _check_shares(shares, source):
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+               for v in shares.values()):
+        raise _err(source, "split", f"shares must be positive ints, got {shares!r}")
+
+
+def _per_split(raw, source, field, parse):
+    """{train: x, validation: y, test: z} -> ((split, parse(x)), ...) in SPLIT_NAMES order."""
+    if not isinstance(raw, dict) or set(raw) != set(SPLIT_NAMES):
+        raise _err(source, field, f"must map exactly {', '.join(SPLIT_NAMES)}, got {raw!r}")
+    return tuple((name, parse(raw[name], source, f"{field}.{name}")) for name in SPLIT_NAMES)
+
+
+def _pattern(raw, source, field):
+    if not isinstance(raw, str) or not raw or os.path.isabs(raw) or ".." in raw.split("/"):
+        raise _err(source, field, f"must be a file pattern relative to the data, got {raw!r}")
+    return raw
+
+
+def _value_list(raw, source, field):
+    raw = raw if isinstance(raw, list) else [raw]
+    if not raw or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in raw):
+        raise _err(source, field, f"must be a value or a list of values (text or int), got "
+                                  f"{raw!r}")
+    return tuple(str(v) for v in raw)
 
 
 def _behaviour_features(raw, sparse, multi, source):
@@ -609,6 +718,10 @@ def _validate(spec):
             raise _err(src, f"vocab_group {group!r}", "features sharing a vocabulary must agree on "
                        f"frequency_threshold, top_k and embedding_init_std "
                        f"({[f.name for f in members]}); give the others their own vocab_group")
+    if (spec.behaviour is not None and spec.behaviour.split == "time"
+            and (spec.split_order != "hash" or spec.split_by is not None)):
+        raise _err(src, "split", "behaviour.split: time splits the log by its time column "
+                   "already; use a plain hash split here (or behaviour.split: example_gen)")
     feature_names = set(names) | {label.column for label in spec.labels}
     for s in spec.evaluation.slices:
         if s not in feature_names:
@@ -679,6 +792,10 @@ def spec_from_config(config):
                                    "slice_limits": tuple(tuple(x) for x in
                                                          ev.get("slice_limits", ()))})
     split = tuple(tuple(x) for x in raw.pop("split"))
+    for key in ("split_values", "split_files"):  # JSON lists back to the parsed tuples
+        if raw.get(key) is not None:
+            raw[key] = tuple((name, tuple(v) if isinstance(v, list) else v)
+                             for name, v in raw[key])
     columns = raw.pop("columns", None)
     behaviour = raw.pop("behaviour", None)
     if behaviour is not None:

@@ -48,6 +48,8 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import path_utils, proto_utils
 
+from components.dataset_spec import TEST_SPLIT
+
 # exec property: JSON {feature: {"top_values": k, "vocabulary": asset file, "prefix": "C6="}}
 SLICE_TOP_VALUES_KEY = "slice_top_values"
 
@@ -373,7 +375,9 @@ class Evaluator(tfx_evaluator_component.Evaluator):
         # TFX's __init__ builds its own spec class; this one adds the parameter to the same fields
         spec = EvaluatorSpec(
             examples=examples, model=model, baseline_model=baseline_model,
-            eval_config=eval_config, example_splits="null", fairness_indicator_thresholds="null",
+            # the test split only: no training decision saw it (components/dataset_spec.py)
+            eval_config=eval_config, example_splits=json.dumps([TEST_SPLIT]),
+            fairness_indicator_thresholds="null",
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             slice_top_values=slice_top_values, code_version=code_version)

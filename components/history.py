@@ -19,10 +19,11 @@ BehaviourSpec in components/dataset_spec.py; DeepCTR's names):
   column for the Evaluator's slices; it is not a model feature.
 
 Histories always read the user's whole earlier log, whatever split an event lands in. Splits:
-`split: time` (default) orders the whole log by time and puts the last eval/(train+eval) share
-of events in `eval` (all events at the cut-off timestamp included), so no training row's history
-holds an eval event and eval rows are the "future"; `split: example_gen` keeps ExampleGen's
-split of each row (hash split: training histories may then contain eval events).
+`split: time` (default) orders the whole log by time and splits it in the spec's shares
+(components/splits.py time_boundaries): the last share is `test`, the one before it
+`validation` (events of one timestamp stay in one split), so no training row's history holds a
+later split's event and test rows are the "future"; `split: example_gen` keeps ExampleGen's
+split of each row (hash split: training histories may then contain test events).
 
 Values are written as strings: ints as decimal, integral floats without ".0", bytes decoded as
 UTF-8, so they match the tokens Transform makes of the candidate columns. The catalogue and the
@@ -44,7 +45,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.dataset_spec import spec_from_config, spec_without_gates
+from components.dataset_spec import TRAIN_SPLIT, spec_from_config, spec_without_gates
+from components.splits import split_at_time, time_boundaries
 
 HIST_LENGTH_BUCKET = "hist_length_bucket"
 _BUCKETS = ((5, "5+"), (1, "1-4"), (0, "0"))  # (lowest count, name), highest first
@@ -157,7 +159,8 @@ def _check_separator(behaviour, value, column):
 def user_rows(user, events, behaviour, catalogue, cutoff=None):
     """(split, serialized tf.Example with history columns) for each event of one user.
 
-    `events` are parse_event tuples; `cutoff`: events at or after it go to eval (split: time).
+    `events` are parse_event tuples; `cutoff` (split: time): components.splits.time_boundaries'
+    result, the first time of each split after train.
     """
     events = sorted(events)
     b = behaviour
@@ -209,27 +212,8 @@ def user_rows(user, events, behaviour, catalogue, cutoff=None):
                     put(f"sess_{s}_{x}", _joined(b, recent[s], k) if s < len(recent) else "")
         put(HIST_LENGTH_BUCKET, length_bucket(len(positives)))
         if b.split == "time":
-            split = "eval" if timestamp >= cutoff else "train"
+            split = split_at_time(timestamp, cutoff, TRAIN_SPLIT)
         yield split, example.SerializeToString(deterministic=True)
-
-
-def time_cutoff(time_counts, split_weights):
-    """The first eval timestamp, given (timestamp, events) pairs: events before it are train.
-    Of the possible cut-offs (every timestamp but the first, as events of one timestamp stay in
-    one split), the one whose train share is closest to train/(train+eval); ties: the later."""
-    weights = dict(split_weights)
-    counts = sorted(time_counts)
-    if len(counts) < 2:
-        raise ValueError("behaviour.split: time needs events at two timestamps at least; the "
-                         f"log has {len(counts)}")
-    total = sum(count for _, count in counts)
-    target = total * weights["train"] / (weights["train"] + weights["eval"])
-    best, seen = None, 0
-    for (timestamp, count), previous in zip(counts[1:], counts):
-        seen += previous[1]
-        if best is None or abs(seen - target) <= best[0]:
-            best = (abs(seen - target), timestamp)
-    return best[1]
 
 
 class _UserRows(beam.DoFn):
@@ -247,7 +231,7 @@ class _UserRows(beam.DoFn):
 class BuildHistories(beam.PTransform):
     """{split name: PCollection of serialized tf.Examples} -> the same with history columns.
 
-    With `split: time` the output splits are the spec's (train, eval) by time; with
+    With `split: time` the output splits are the spec's (train, validation, test) by time; with
     `split: example_gen` each row keeps its input split."""
 
     def __init__(self, spec):
@@ -273,7 +257,7 @@ class BuildHistories(beam.PTransform):
                       | "Times" >> beam.Map(lambda kv: kv[1][0])
                       | "CountPerTime" >> beam.combiners.Count.PerElement()
                       | "TimeCounts" >> beam.combiners.ToList()
-                      | "Cutoff" >> beam.Map(time_cutoff, self._spec.split))
+                      | "Cutoff" >> beam.Map(time_boundaries, self._spec.split))
         else:
             cutoff = events.pipeline | "NoCutoff" >> beam.Create([None])
         rows = (events

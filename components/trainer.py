@@ -12,14 +12,16 @@ Early stopping with the best weights (epochs > 1, unless `early_stopping` is Fal
 with large id vocabularies overfit after a pass or two (the 100k-row demo, 4 epochs: eval AUC
 0.748, 0.738, 0.702, 0.679), so training stops once the validation metric has not improved for
 `early_stopping_patience` epochs, and the model exported is the one of the best epoch, also when
-training ran out of epochs first: more epochs never make the candidate worse. This is Keras'
-EarlyStopping (restore_best_weights) on the epoch-end validation metrics (`eval_steps` batches of
-the eval split), which works under every strategy (an epoch-level callback; under several workers
-every worker sees the same global metric and stops at the same epoch). The monitor: one binary
-label: `val_auc`; several labels (multi-task, outputs named by label): the MEAN of the binary
-labels' validation AUCs (one task may not be sacrificed silently for another, as a first-label
-monitor would allow); regression only: `val_loss` (lower is better). The summary's `tasks` are the
-kept epoch's metrics, and `early_stopping` says what was monitored, which epoch was kept (1-based)
+training ran out of epochs first: more epochs never make the candidate worse on the validation
+split. This is Keras' EarlyStopping (restore_best_weights) on the epoch-end validation metrics
+(`eval_steps` batches of the validation split, which the Trainer gets as its eval split; the
+Evaluator blesses on the test split, which no training decision saw: see "Splits" in
+components/dataset_spec.py), which works under every strategy (an epoch-level callback; under
+several workers every worker sees the same global metric and stops at the same epoch). The
+monitor: one binary label: `val_auc`; several labels (multi-task, outputs named by label): the
+MEAN of the binary labels' validation AUCs (one task may not be sacrificed silently for another,
+as a first-label monitor would allow); regression only: `val_loss` (lower is better). The
+summary's `tasks` are the kept epoch's metrics (`train_*` and `validation_*`), and `early_stopping` says what was monitored, which epoch was kept (1-based)
 and where training stopped (null when it ran every epoch).
 
 Examples seen: the input repeats (tfxio), so every step is a full global batch: `examples_seen` =
@@ -61,7 +63,7 @@ from tfx_bsl.public import tfxio
 from ctr_models.optimizers import get_optimizer
 from ctr_models.tracing import skip_keras_autograph
 
-from components.dataset_spec import spec_from_config
+from components.dataset_spec import TRAIN_SPLIT, VALIDATION_SPLIT, spec_from_config
 from components.model_builder import build_model, feature_columns, vocabulary_sizes
 from components.raw_examples import RAW_SCHEMA_FILE
 from components import warm_start
@@ -106,7 +108,7 @@ class TrainingProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        progress_log.info("epoch %d/%d %s | eval %s", epoch + 1, self.epochs,
+        progress_log.info("epoch %d/%d %s | validation %s", epoch + 1, self.epochs,
                           self._metrics({k: v for k, v in logs.items()
                                          if not k.startswith("val_")}),
                           self._metrics(logs, "val_"))
@@ -242,13 +244,15 @@ def _outputs(model, model_output, spec):
 def task_summary(history, spec, epoch=-1):
     """Training and validation loss/AUC (binary) or loss/MSE (regression) per label of epoch
     `epoch` (0-based; default the last: after early stopping, pass the kept one), from the Keras
-    history (multi-output keys are '<output>_<metric>')."""
+    history (multi-output keys are '<output>_<metric>'): keys `train_<metric>` and
+    `validation_<metric>`, named by the split they were measured on (the test split is the
+    Evaluator's, never the Trainer's)."""
     tasks = {}
     for label in spec.labels:
         prefix = "" if len(spec.labels) == 1 else f"{label.name}_"
         names = ("loss", "auc", "logloss") if label.task == "binary" else ("loss", "mse", "mae")
         entry = {"task": label.task, "loss_weight": float(label.loss_weight)}
-        for split, head in (("train", ""), ("eval", "val_")):
+        for split, head in ((TRAIN_SPLIT, ""), (VALIDATION_SPLIT, "val_")):
             for name in names:
                 values = history.get(f"{head}{prefix}{name}")
                 if values:

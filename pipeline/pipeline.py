@@ -14,16 +14,18 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy)
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
+from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
 from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
-from components.dataset_spec import DatasetSpec, spec_without_gates
+from components.dataset_spec import (TEST_SPLIT, TRAIN_SPLIT, VALIDATION_SPLIT, DatasetSpec,
+                                     spec_without_gates)
 from components.evaluation import Evaluator, eval_config, slice_limits
 from components.history import HistoryBuilder
 from components import pusher as atomic_pusher
 from components import validation
 from components.schema import CurateSchema
+from components.splits import UNSPLIT, SplitByColumn
 
 PREPROCESSING_FN = "components.transform.preprocessing_fn"
 RUN_FN = "components.trainer.run_fn"
@@ -87,6 +89,7 @@ TRANSFORM_SOURCES = ("components/transform.py", "components/dataset_spec.py", "c
 TRAINER_SOURCES = ("components", "ctr_models")
 HISTORY_SOURCES = ("components/history.py", "components/dataset_spec.py")
 SCHEMA_SOURCES = ("components/schema.py", "components/dataset_spec.py")
+SPLIT_SOURCES = ("components/splits.py", "components/dataset_spec.py")
 # The executors of ExampleGen, ExampleValidator, Evaluator and Pusher are classes of these
 # modules; TFX's cache key holds an executor's class path, not its source, so each gets the
 # fingerprint of its module as a parameter. None of them reads the dataset spec at run time
@@ -135,19 +138,51 @@ def _custom_config_with_code_version(sources, config=None):
     return with_version
 
 
+def split_file_patterns(spec: DatasetSpec, data_root: str, input_pattern: str):
+    """((split, pattern relative to data_root), ...) when the input files decide the splits,
+    else None: the spec's `split: {files: ...}`, or `train/`, `validation/` and `test/`
+    sub-folders of the data folder (of each span's folder, for a span pattern such as
+    `span-{SPAN}/*`). A split's pattern is put in the folder `input_pattern` names, so
+    `span-{SPAN}/*` with `train/*` reads `span-{SPAN}/train/*`."""
+    folder = os.path.dirname(input_pattern)
+    if spec.split_order == "files":
+        return tuple((name, os.path.join(folder, pattern)) for name, pattern in spec.split_files)
+    from pipeline.spans import split_folders
+    if any(c in input_pattern for c in "*?[") and split_folders(data_root, input_pattern):
+        leaf = os.path.basename(input_pattern) or "*"
+        return tuple((name, os.path.join(folder, name, leaf))
+                     for name in (TRAIN_SPLIT, VALIDATION_SPLIT, TEST_SPLIT))
+    return None
+
+
+def example_gen_configs(spec: DatasetSpec, data_root: str, input_pattern: str):
+    """(Input, Output) configs of ExampleGen for `spec` (see "Splits" in
+    components/dataset_spec.py): input splits when files decide the splits (TFX's own
+    mechanism: the output splits are the input splits); one UNSPLIT output split when a column
+    decides (components/splits.py splits it); else a hash split of the whole row in the spec's
+    shares."""
+    patterns = split_file_patterns(spec, data_root, input_pattern)
+    if patterns is not None:
+        return (example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name=name, pattern=p)
+                                              for name, p in patterns]),
+                example_gen_pb2.Output())
+    input_config = example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name="single_split", pattern=input_pattern)])
+    shares = ((UNSPLIT, 1),) if spec.split_by is not None else spec.split
+    return input_config, example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+        splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
+                for name, buckets in shares]))
+
+
 def _example_gen(spec: DatasetSpec, data_root: str, input_pattern: str, span=None):
     """ExampleGen for the files under `data_root` matching `input_pattern`; with `span`, the
     pattern holds a TFX span spec ({SPAN} or {YYYY}-{MM}-{DD}) and exactly that span is read
     (its Examples artifact records the span number)."""
-    input_config = example_gen_pb2.Input(splits=[
-        example_gen_pb2.Input.Split(name="single_split", pattern=input_pattern)])
+    input_config, output = example_gen_configs(spec, data_root, input_pattern)
     ranges = {}
     if span is not None:
         from pipeline.spans import range_config
         ranges = {"range_config": range_config(span)}
-    output = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-        example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
-        for name, buckets in spec.split]))
     if spec.format == "tfrecord":
         return ImportExampleGen(input_base=data_root, input_config=input_config,
                                                output_config=output, **ranges)
@@ -191,6 +226,9 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
     pin_this_clone()  # Beam workers and other processes the run starts import this clone
     window_gens = []
     if spans and len(spans) > 1:
+        if spec.split_by is not None:
+            raise ValueError(f"dataset {spec.name}: a window of several spans is not supported "
+                             f"with a split by column (split it by hash or by files)")
         if spec.behaviour is not None:
             raise ValueError(f"dataset {spec.name}: a window of several spans is not supported "
                              f"for behaviour logs (histories are built per ExampleGen output)")
@@ -201,14 +239,21 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
         example_gen = _example_gen(spec, data_root, input_pattern,
                                    span=spans[-1] if spans else None)
     examples = example_gen.outputs["examples"]
+    column_split = None
+    if spec.split_by is not None:  # ExampleGen wrote one split; a column decides the splits
+        column_split = SplitByColumn(examples=examples, spec=spec,
+                                     code_version=code_version(SPLIT_SOURCES))
+        examples = column_split.outputs["split_examples"]
     history = None
     if spec.behaviour is not None:  # event log -> rows with behaviour sequences
         history = HistoryBuilder(log=examples, spec=spec,
                                  code_version=code_version(HISTORY_SOURCES))
         examples = history.outputs["examples"]
     statistics_gen = StatisticsGen(examples=examples)
+    # The schema (types, presence) is inferred without the test split: nothing about the
+    # model comes from the rows that judge it.
     schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"],
-                                          infer_feature_shape=True)
+                           infer_feature_shape=True, exclude_splits=[TEST_SPLIT])
     curate_schema = CurateSchema(schema=schema_gen.outputs["schema"],
                                  spec_json=json.dumps(spec_without_gates(spec), sort_keys=True),
                                  code_version=code_version(SCHEMA_SOURCES))
@@ -226,6 +271,10 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
     transform = Transform(
         examples=train_examples, schema=schema,
         preprocessing_fn=PREPROCESSING_FN,
+        # vocabularies and scaling from the train split only; the test split is not
+        # transformed (the Evaluator scores raw examples through the model's own Transform)
+        splits_config=transform_pb2.SplitsConfig(
+            analyze=[TRAIN_SPLIT], transform=[TRAIN_SPLIT, VALIDATION_SPLIT]),
         custom_config={"spec": spec_without_gates(spec),
                        "code_version": code_version(TRANSFORM_SOURCES)},
         # TF1 graph tracing and SavedModel: Transform traces the preprocessing_fn several
@@ -238,8 +287,9 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
     trainer = Trainer(
         run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"], schema=schema,
-        train_args=trainer_pb2.TrainArgs(num_steps=training.train_steps),
-        eval_args=trainer_pb2.EvalArgs(num_steps=training.eval_steps),
+        # fitting on train; per-epoch metrics and early stopping on validation (not test)
+        train_args=trainer_pb2.TrainArgs(splits=[TRAIN_SPLIT], num_steps=training.train_steps),
+        eval_args=trainer_pb2.EvalArgs(splits=[VALIDATION_SPLIT], num_steps=training.eval_steps),
         custom_config=training.custom_config(spec))
     baseline = Resolver(
         strategy_class=LatestBlessedModelStrategy,
@@ -266,7 +316,8 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
     return tfx_pipeline.Pipeline(
         pipeline_name=pipeline_name or f"ctr_{spec.name}",
         pipeline_root=paths.pipeline_root,
-        components=(window_gens or [example_gen]) + ([history] if history else []) + [
+        components=(window_gens or [example_gen]) + ([column_split] if column_split else [])
+        + ([history] if history else []) + [
             statistics_gen, schema_gen, curate_schema, example_validator, transform, trainer,
             baseline, evaluator, pusher],
         enable_cache=enable_cache,

@@ -36,6 +36,12 @@ def resolve_input(data, spec):
         return os.path.dirname(data), os.path.basename(data)
     if not os.path.isdir(data):
         raise SystemExit(f"--data {data}: no such file or folder")
+    from pipeline.spans import split_folders
+    try:
+        if split_folders(data):  # train/, validation/, test/ decide the splits
+            return data, "*"
+    except ValueError as error:
+        raise SystemExit(f"--data {data}: {error}") from None
     problems = []
     for pattern in DATA_EXTENSIONS[spec.format]:
         files = sorted(glob.glob(os.path.join(data, pattern)))
@@ -204,7 +210,8 @@ def run_pipeline(options: RunOptions, warm_start: Optional[dict] = None):
     span_input = find_span_input(data, options.window, options.span_range)
     if span_input is None:
         input_base, pattern = resolve_input(data, spec)
-        files = glob.glob(os.path.join(input_base, pattern))
+        from pipeline.spans import input_files
+        files = input_files(input_base, pattern)  # with the files of split folders
     else:  # a span spec in the pattern: ExampleGen reads the selected spans only
         input_base, pattern = span_input.input_base, span_input.pattern
         files = [f for s in span_input.spans for f in span_input.files(s)]

@@ -9,6 +9,10 @@ end), and records that span number on its Examples artifact in ML-Metadata.
 This module lists the spans that exist (so `--window k` and `--span-range A:B` can be resolved
 before the pipeline is built) and gives each selected span its `RangeConfig`. A `--data` folder
 holding `span-<N>/` sub-folders needs no flags: its pattern is `span-{SPAN}/*`.
+
+Split folders: a data folder (or each span folder) holding `train/`, `validation/` and `test/`
+sub-folders is split by them (pipeline.pipeline.split_file_patterns); their files count as the
+span's files here.
 """
 import dataclasses
 import datetime
@@ -18,6 +22,9 @@ import re
 from typing import List, Optional
 
 SPAN_FOLDER = re.compile(r"^span-(\d+)$")
+# Sub-folders that decide the splits (components.dataset_spec.SPLIT_NAMES; not imported, so
+# that the CLI's span listing imports nothing of the components).
+SPLIT_FOLDERS = ("train", "validation", "test")
 DEFAULT_SPAN_PATTERN = "span-{SPAN}/*"
 _SPEC = re.compile(r"\{(SPAN|VERSION|YYYY|MM|DD)(?::(\d+))?\}")
 _EPOCH = datetime.date(1970, 1, 1)
@@ -81,7 +88,7 @@ def _matches(input_base: str, pattern: str):
     regex = re.compile(_regex(pattern))
     out = []
     for path in glob.glob(os.path.join(input_base, _SPEC.sub("*", pattern))):
-        if not os.path.isfile(path):
+        if not os.path.isfile(path) and not is_split_folder(path):
             continue
         m = regex.match(os.path.relpath(path, input_base).replace(os.sep, "/"))
         if not m:
@@ -94,7 +101,49 @@ def _matches(input_base: str, pattern: str):
                 span = date_to_span(int(groups["YYYY"]), int(groups["MM"]), int(groups["DD"]))
             except ValueError:  # not a calendar date: TFX would reject it too
                 continue
-        out.append((span, int(groups["VERSION"]) if groups.get("VERSION") else 0, path))
+        version = int(groups["VERSION"]) if groups.get("VERSION") else 0
+        out += [(span, version, f) for f in ([path] if os.path.isfile(path)
+                                             else split_folder_files(path))]
+    return out
+
+
+def is_split_folder(path: str) -> bool:
+    return os.path.basename(os.path.normpath(path)) in SPLIT_FOLDERS and os.path.isdir(path)
+
+
+def split_folder_files(folder: str) -> List[str]:
+    """The files directly inside one split folder."""
+    return sorted(f for f in glob.glob(os.path.join(folder, "*")) if os.path.isfile(f))
+
+
+def split_folders(data_root: str, input_pattern: str = "*") -> bool:
+    """Whether the folder `input_pattern` lives in (under `data_root`; for a span pattern, each
+    span's folder: the first one found is looked at) holds train/, validation/ and test/
+    sub-folders, which then decide the splits. Some of them but not all is an error."""
+    folder = os.path.dirname(input_pattern)
+    candidates = sorted(glob.glob(os.path.join(data_root, _SPEC.sub("*", folder)))) \
+        if folder else [data_root]
+    candidates = [c for c in candidates if os.path.isdir(c)]
+    if not candidates:
+        return False
+    present = [name for name in SPLIT_FOLDERS
+               if os.path.isdir(os.path.join(candidates[0], name))]
+    if present and len(present) < len(SPLIT_FOLDERS):
+        raise ValueError(f"{candidates[0]} holds {', '.join(p + '/' for p in present)} but not "
+                         f"{', '.join(n + '/' for n in SPLIT_FOLDERS if n not in present)}: "
+                         f"split folders need all three (train/, validation/, test/)")
+    return bool(present)
+
+
+def input_files(input_base: str, pattern: str) -> List[str]:
+    """The files `pattern` (no span specs) matches under `input_base`, with the files of the
+    split folders it matches."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(input_base, pattern))):
+        if os.path.isfile(path):
+            out.append(path)
+        elif is_split_folder(path):
+            out += split_folder_files(path)
     return out
 
 

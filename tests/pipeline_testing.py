@@ -1,6 +1,6 @@
 """Training and scoring on a pipeline run's own artefacts without another pipeline run: the
 Trainer's run_fn on a root's newest Transform output, and the AUC of a SavedModel's serving
-signature on a raw eval split (what the Evaluator scores)."""
+signature on a raw test split (what the Evaluator scores)."""
 import glob
 import json
 import os
@@ -25,13 +25,13 @@ def run_fn_on_transform(spec, pipeline_root, out_dir, training, train_steps, eva
     transformed = newest_artifact(pipeline_root, "Transform", "transformed_examples")
     examples = standard_artifacts.Examples()
     examples.uri = transformed
-    examples.split_names = '["train", "eval"]'
+    examples.split_names = '["train", "validation"]'
     accessor = DataAccessor(
         tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
         record_batch_factory=None, data_view_decode_fn=None)
     fn_args = FnArgs(
         train_files=[os.path.join(transformed, "Split-train", "*")],
-        eval_files=[os.path.join(transformed, "Split-eval", "*")], train_steps=train_steps,
+        eval_files=[os.path.join(transformed, "Split-validation", "*")], train_steps=train_steps,
         eval_steps=eval_steps,
         transform_graph_path=newest_artifact(pipeline_root, "Transform", "transform_graph"),
         serving_model_dir=str(out_dir / "serving"), model_run_dir=str(out_dir / "run"),
@@ -42,9 +42,10 @@ def run_fn_on_transform(spec, pipeline_root, out_dir, training, train_steps, eva
 
 
 def serving_auc(model_dir, raw_examples_uri, label="label"):
-    """(AUC, rows) of a SavedModel's serving signature on a raw Examples artefact's eval split."""
+    """(AUC, rows) of a SavedModel's serving signature on a raw Examples artefact's test split
+    (the Evaluator's)."""
     from sklearn.metrics import roc_auc_score
-    files = glob.glob(os.path.join(raw_examples_uri, "Split-eval", "*"))
+    files = glob.glob(os.path.join(raw_examples_uri, "Split-test", "*"))
     serialized = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
     labels = [tf.train.Example.FromString(s).features.feature[label].int64_list.value[0]
               for s in serialized]

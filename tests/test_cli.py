@@ -33,8 +33,8 @@ def test_default_train_steps_cover_the_training_split(tmp_path):
     _write(tmp_path / "a.csv", "label,I1", rows=1000)
     _write(tmp_path / "b.csv", "label,I1", rows=1000)
     assert count_examples(str(tmp_path), "*.csv", "csv") == 2000
-    spec = load_spec("criteo")  # split 9:1
-    assert default_train_steps(2000, spec, epochs=2, batch_size=100) == 36
+    spec = load_spec("criteo")  # split 8:1:1: 1,600 training rows
+    assert default_train_steps(2000, spec, epochs=2, batch_size=100) == 32
 
 
 TRAINING_FLAGS = ["--model", "DCN", "--model-arg", "cross_num=3",

@@ -87,7 +87,7 @@ def test_stops_when_val_auc_falls_and_keeps_the_best_epoch(strategy):
     assert _same(model.get_weights(), recorder.weights[0])
     assert not _same(model.get_weights(), recorder.weights[1])
     tasks = task_summary(history, spec, kept)
-    assert tasks["label"]["eval_auc"] == auc[0] and tasks["label"]["train_loss"] == \
+    assert tasks["label"]["validation_auc"] == auc[0] and tasks["label"]["train_loss"] == \
         history["loss"][0]
 
 
@@ -140,7 +140,7 @@ def test_several_labels_stop_on_the_mean_of_their_val_aucs():
     assert len(mean) == stopping["stopped_epoch"] == 2 and mean[1] < mean[0]
     assert _same(model.get_weights(), recorder.weights[0])
     tasks = task_summary(history, spec, kept)
-    assert [tasks[t]["eval_auc"] for t in spec.label_names] == [
+    assert [tasks[t]["validation_auc"] for t in spec.label_names] == [
         history["val_click_auc"][0], history["val_purchase_auc"][0]]
 
 

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from components.dataset_spec import DatasetSpec, SpecError
-from components.history import BuildHistories, length_bucket, time_cutoff
+from components.history import BuildHistories, length_bucket
 
 BASE = {
     "labels": [{"name": "label", "column": "label"}],
@@ -209,22 +209,16 @@ def test_time_split_cuts_the_whole_log_at_one_timestamp(tmp_path):
     rows = _random_log(seed=1, users=6, events=20)
     spec = _spec(split="time")
     decoded, _ = run_builder(spec, {"train": rows[::2], "eval": rows[1::2]}, str(tmp_path))
+    assert sorted(decoded) == ["test", "train", "validation"]  # the spec's default 8:1:1
     train_times = [r["ts"] for r in decoded["train"]]
-    eval_times = [r["ts"] for r in decoded["eval"]]
-    assert max(train_times) < min(eval_times)
-    assert len(train_times) + len(eval_times) == len(rows)
+    validation_times = [r["ts"] for r in decoded["validation"]]
+    eval_times = [r["ts"] for r in decoded["test"]]
+    assert max(train_times) < min(validation_times) and max(validation_times) < min(eval_times)
+    assert len(train_times) + len(validation_times) + len(eval_times) == len(rows)
     assert 0.05 < len(eval_times) / len(rows) < 0.2
-    for row in decoded["eval"]:  # eval histories still read the user's training events
+    assert 0.05 < len(validation_times) / len(rows) < 0.2
+    for row in decoded["test"]:  # test histories still read the user's training events
         assert _split_history(row["hist_item_id"]) == _reference_history(rows, row, 4)[0]
-
-
-def test_time_cutoff_rounds_and_keeps_ties_together():
-    assert time_cutoff([(1, 5), (2, 4), (3, 1)], (("train", 9), ("eval", 1))) == 3
-    assert time_cutoff([(1, 5), (2, 5)], (("train", 1), ("eval", 1))) == 2
-    assert time_cutoff([(2, 5), (1, 3)], (("train", 1), ("eval", 1))) == 2  # ties stay whole
-    assert time_cutoff([(1, 2), (2, 1), (3, 1), (4, 1)], (("train", 1), ("eval", 1))) == 3
-    with pytest.raises(ValueError, match="two timestamps"):
-        time_cutoff([(7, 10)], (("train", 9), ("eval", 1)))
 
 
 def test_movielens_format_log(tmp_path):
@@ -235,7 +229,7 @@ def test_movielens_format_log(tmp_path):
     rows = [{k: (v if isinstance(v, str) else int(v)) for k, v in rec.items()}
             for rec in df.to_dict("records")]
     decoded, _ = run_builder(spec, {"train": rows[:300], "eval": rows[300:]}, str(tmp_path))
-    out = decoded["train"] + decoded["eval"]
+    out = decoded["train"] + decoded["validation"] + decoded["test"]  # split: time, 8:1:1
     assert len(out) == 400
     nonempty = 0
     for row in out:

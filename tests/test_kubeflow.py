@@ -132,11 +132,15 @@ def test_module_paths_data_and_training_settings_are_in_the_spec(criteo):
     assert _parameter(spec, "CsvExampleGen", "input_base") == "gs://ctr-bucket/criteo"
     assert json.loads(_parameter(spec, "CsvExampleGen", "input_config"))["splits"][0][
         "pattern"] == "*.csv"  # from the spec's format: object storage is not listed
-    assert json.loads(_parameter(spec, "Trainer", "train_args")) == {"num_steps": 300}
+    assert json.loads(_parameter(spec, "Trainer", "train_args")) == {"num_steps": 300,
+                                                                    "splits": ["train"]}
+    # early stopping and the per-epoch metrics on validation; the Evaluator on test
+    assert json.loads(_parameter(spec, "Trainer", "eval_args"))["splits"] == ["validation"]
+    assert json.loads(_parameter(spec, "Evaluator", "example_splits")) == ["test"]
     trainer = json.loads(_parameter(spec, "Trainer", "custom_config"))
     assert trainer["model"] == "DCN" and trainer["model_args"] == {"cross_num": 3}
     # the run options `run` has: the batch chosen from --examples 2000 as `run` chooses it for
-    # 2,000 rows (1,800 training rows: 64, the largest power of 2 giving >= 25 steps per epoch)
+    # 2,000 rows (1,600 training rows: 64, the largest power of 2 giving >= 25 steps per epoch)
     assert trainer["batch_size"] == 64
     assert (trainer["optimizer"], trainer["seed"], trainer["early_stopping"],
             trainer["cache_input"]) == ("lazy_adam", 7, False, True)

@@ -174,7 +174,7 @@ def test_loss_weights_and_per_task_summary():
     assert set(tasks) == {"income", "never_married"}
     for name, entry in tasks.items():
         assert entry["train_loss"] == history[f"{name}_loss"][-1]
-        assert entry["eval_auc"] == history[f"val_{name}_auc"][-1]
+        assert entry["validation_auc"] == history[f"val_{name}_auc"][-1]
     # total loss = 2 * income loss + 1 * never_married loss
     np.testing.assert_allclose(history["loss"][-1], 2 * history["income_loss"][-1]
                                + history["never_married_loss"][-1], rtol=1e-5)

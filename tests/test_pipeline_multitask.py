@@ -55,7 +55,7 @@ def mmoe_run(background):
 
 def _eval_examples(paths, n=200):
     files = glob.glob(os.path.join(paths.pipeline_root, "CsvExampleGen", "examples", "*",
-                                   "Split-eval", "*"))
+                                   "Split-test", "*"))
     return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(n)]
 
 
@@ -89,7 +89,7 @@ def test_training_summary_has_final_metrics_per_task(mmoe_run):
     for task in TASKS:
         assert tasks[task]["loss_weight"] == 1.0
         assert tasks[task]["train_loss"] == report.training["history"][f"{task}_loss"][-1]
-        assert 0.0 <= tasks[task]["eval_auc"] <= 1.0
+        assert 0.0 <= tasks[task]["validation_auc"] <= 1.0
 
 
 def test_pushed_model_returns_one_named_output_per_task(mmoe_run):

@@ -67,13 +67,17 @@ def test_every_component_incl_the_history_builder_completed_in_mlmd(din_run):
     config.sqlite.filename_uri = paths.metadata_path
     store = metadata_store.MetadataStore(config)
     examples = {a.uri.split(os.sep)[-3]: a for a in store.get_artifacts_by_type("Examples")}
-    # ExampleGen's log, the HistoryBuilder's rows and Transform's output, each with both splits
+    # ExampleGen's log and the HistoryBuilder's rows with the three splits; Transform's output
+    # without test (the Evaluator scores raw test rows; nothing trains on them)
     assert sorted(examples) == ["CsvExampleGen", "HistoryBuilder", "Transform"]
-    assert all(sorted(json.loads(a.properties["split_names"].string_value)) == ["eval", "train"]
-               for a in examples.values())
+    splits = {name: sorted(json.loads(a.properties["split_names"].string_value))
+              for name, a in examples.items()}
+    assert splits == {"CsvExampleGen": ["test", "train", "validation"],
+                      "HistoryBuilder": ["test", "train", "validation"],
+                      "Transform": ["train", "validation"]}
 
 
-def _history_rows(paths, split="eval", n=200):
+def _history_rows(paths, split="test", n=200):
     files = glob.glob(os.path.join(paths.pipeline_root, "HistoryBuilder", "examples", "*",
                                    f"Split-{split}", "*"))
     return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(n)]
@@ -86,10 +90,13 @@ def _text(example, name):
 def test_history_rows_are_split_by_time_and_carry_the_sequences(din_run):
     spec, paths, _ = din_run
     train = [tf.train.Example.FromString(r) for r in _history_rows(paths, "train", 10_000)]
-    evaluation = [tf.train.Example.FromString(r) for r in _history_rows(paths, "eval", 10_000)]
-    assert len(train) + len(evaluation) == ROWS
+    validation = [tf.train.Example.FromString(r)
+                  for r in _history_rows(paths, "validation", 10_000)]
+    evaluation = [tf.train.Example.FromString(r) for r in _history_rows(paths, "test", 10_000)]
+    assert len(train) + len(validation) + len(evaluation) == ROWS
     stamp = lambda e: e.features.feature["timestamp"].int64_list.value[0]  # noqa: E731
-    assert max(map(stamp, train)) < min(map(stamp, evaluation))
+    assert max(map(stamp, train)) < min(map(stamp, validation))
+    assert max(map(stamp, validation)) < min(map(stamp, evaluation))
     for name in spec.behaviour.generated_names() + ["hist_length_bucket"]:
         assert name in evaluation[0].features.feature
     lengths = [len(_text(e, "hist_item_id").split("|")) for e in evaluation

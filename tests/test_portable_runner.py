@@ -104,7 +104,7 @@ def test_the_console_shows_a_line_per_component_and_the_summary(portable_run):
     output = portable_run["output"]
     for component in COMPONENTS:
         assert re.search(rf"^\[\s*\d+:\d\d\] {component}\s+done", output, re.MULTILINE), component
-    assert "Evaluation (eval split):" in output and "Blessed: True" in output
+    assert "Evaluation (test split):" in output and "Blessed: True" in output
 
 
 def test_the_beam_work_went_through_the_job_service_and_the_worker_pool(portable_run):

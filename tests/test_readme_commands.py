@@ -116,6 +116,7 @@ BLOCKS = {
     "import kfp": "needs kfp and a Kubeflow host (kfp is not pinned): compiled only",
     "TF_CONFIG=": "a worker's TF_CONFIG: valid JSON with a cluster and a task",
     "behaviour: {user: user_id": "the behaviour section of data/specs/behaviour.yaml",
+    "split: {train: 8, validation: 1, test: 1}": "split sections: each loads in a spec",
     "from ctr_models.feature_column import": "the DeepCTR-style imports: executed",
 }
 
@@ -517,6 +518,19 @@ def test_behaviour_block_is_the_spec_section():
         assert {k: spec["behaviour"].get(k) for k in shown} == shown
 
 
+def test_split_block_lines_are_valid_split_sections():
+    from components.dataset_spec import DatasetSpec
+    blocks = blocks_of("split: {train: 8, validation: 1, test: 1}")
+    assert blocks
+    orders = []
+    for block in blocks:
+        for line in block.splitlines():
+            raw = {"labels": [{"name": "label", "column": "label"}], "dense": ["x"],
+                   **yaml.safe_load(line)}
+            orders.append(DatasetSpec.from_dict(raw).split_order)
+    assert sorted(set(orders)) == ["files", "hash", "time", "values"]
+
+
 def test_no_readme_command_writes_outside_its_root():
     """The RUN commands must not write into the checkout (runs/ in the repo) when they run here:
     each gets a root under the test's temporary folder."""
@@ -534,19 +548,20 @@ def test_training_defaults_are_what_the_readme_says():
     criteo, movielens = load_spec("criteo"), load_spec("movielens")
     sample = training_schedule(count_examples(os.path.dirname(SAMPLE_CRITEO),
                                               os.path.basename(SAMPLE_CRITEO), "csv"), criteo)
-    assert (sample.batch_size, sample.epochs, sample.train_steps) == (64, 2, 58)
+    # the train split is 8/10 of the rows (train: 8, validation: 1, test: 1)
+    assert (sample.batch_size, sample.epochs, sample.train_steps) == (64, 2, 50)
     assert training_schedule(1000, movielens).batch_size == 32
     demo = training_schedule(100_000, criteo)
-    assert (demo.batch_size, demo.epochs, demo.train_steps) == (1024, 1, 88)
+    assert (demo.batch_size, demo.epochs, demo.train_steps) == (1024, 1, 79)
     huge = training_schedule(50_000_000, criteo)
     assert (huge.train_steps, huge.epochs, huge.capped) == (10_000, 1, True)
-    tiny = training_schedule(100, criteo)  # 90 rows: the smallest batch, at most 2 epochs
+    tiny = training_schedule(100, criteo)  # 80 rows: the smallest batch, at most 2 epochs
     assert (tiny.batch_size, tiny.epochs, tiny.train_steps) == (32, 2, 6)
     given = training_schedule(100, criteo, batch_size=1024, train_steps=3)
     assert (given.batch_size, given.train_steps, given.chosen) == (1024, 3, ())
     assert given.describe() == ""
-    assert training_schedule(2000, criteo, epochs=3).train_steps == 3 * 29
-    assert "batch 64" in sample.describe() and "2 epochs = 58 steps" in sample.describe()
+    assert training_schedule(2000, criteo, epochs=3).train_steps == 3 * 25
+    assert "batch 64" in sample.describe() and "2 epochs = 50 steps" in sample.describe()
     for fact in ("largest power of two from 32 to 1024", "at least 25 steps per epoch",
                  "as many epochs as reach 50 steps but at most 2", "at most 10,000 steps"):
         assert fact in readme, fact
@@ -559,15 +574,15 @@ def test_summary_counts_the_examples_trained_on_as_the_readme_shows():
     schedule = training_schedule(2000, load_spec("criteo"))
     report = RunReport(pipeline_name="p", run_id="r", components=[], overall={}, slices=[],
                        blessed=True, pushed_model=None, evaluation_uri=None, model_uri=None,
-                       training={"model": "DeepFM", "model_args": {}, "train_steps": 58,
+                       training={"model": "DeepFM", "model_args": {}, "train_steps": 50,
                                  "batch_size": 64, "examples_per_second": 512.0},
                        schedule=schedule)
     text = report.format(timings=False)
     line = next(line for line in text.splitlines() if line.startswith("Training:"))
-    assert line == ("Training: DeepFM {}, 58 steps x batch 64 = 3,712 examples (2.06 passes "
-                    "over ~1,800 training rows), 512.0 examples/s")
+    assert line == ("Training: DeepFM {}, 50 steps x batch 64 = 3,200 examples (2 passes "
+                    "over ~1,600 training rows), 512.0 examples/s")
     assert line.rsplit(", ", 1)[0] in " ".join(open(README).read().split())
     assert schedule.describe() in text
     # without a schedule (a report read back later) the passes are left out, not guessed
     report.schedule = None
-    assert "3,712 examples, 512.0" in report.format(timings=False)
+    assert "3,200 examples, 512.0" in report.format(timings=False)

@@ -111,7 +111,7 @@ def test_empty_file_and_header_only_file(tmp_path):
 def test_tiny_data_would_leave_a_split_empty(tmp_path):
     path = _csv(tmp_path / "a.csv", _rows(60))
     with pytest.raises(InputCheckError, match=re.escape(
-            f"{tmp_path}: 60 rows; the eval split (1/10 of the rows, assigned by hash) would get "
+            f"{tmp_path}: 60 rows; the validation split (1/10 of the rows, assigned by hash) would get "
             f"~6.0 rows and may be empty: give at least 100 rows")):
         check_input(CRITEO, {str(tmp_path): [path]})
     check_split_sizes(100, CRITEO, "x")  # enough

@@ -8,6 +8,7 @@ import glob
 import io
 import json
 import logging
+import math
 import os
 from typing import Dict, List, Optional
 
@@ -17,6 +18,10 @@ from pipeline.reporting.summary import RunReport, read_run
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(__file__), "templates")
 SMALL_SLICE = 50  # examples; AUC on fewer is mostly noise
+# What each split of the data table is for (see "Splits" in components/dataset_spec.py).
+SPLIT_ROLES = {"train": "fitting; Transform's vocabularies and scaling",
+               "validation": "the Trainer's choices: per-epoch metrics, early stopping",
+               "test": "the evaluation: metrics, blessing, this report"}
 MAX_SLICES_PLOTTED = 25
 MAX_PLOT_LABEL_CHARS = 60  # a slice value or feature name longer than this is cut in plots
 HEADLINE_METRICS = ("auc", "binary_crossentropy", "calibration", "mean_label", "mean_prediction",
@@ -70,7 +75,7 @@ def _figure(width=5.2, height=3.6):
 
 def plot_slice_auc(feature, rows: List[SliceRow], overall: Optional[Metric]):
     """AUC per slice value with its confidence interval, largest slices first."""
-    rows = sorted((r for r in rows if "auc" in r.metrics),
+    rows = sorted((r for r in rows if "auc" in r.metrics and not r.metrics["auc"].undefined),
                   key=lambda r: -r.metrics.get("example_count", Metric(0)).value)
     rows = rows[:MAX_SLICES_PLOTTED]
     if not rows:
@@ -253,9 +258,17 @@ def _lineage(store, executions):
 
 
 def _delta(candidate: Optional[Metric], baseline: Optional[Metric]):
-    if candidate is None or baseline is None:
+    if candidate is None or baseline is None or candidate.undefined or baseline.undefined:
         return None
     return candidate.value - baseline.value
+
+
+def _worst_first(row):
+    """Slice rows: lowest AUC first ("n/a" last), or highest MSE first for regression."""
+    auc = row.metrics.get("auc")
+    if auc is not None:
+        return math.inf if auc.undefined else auc.value
+    return -row.metrics.get("mean_squared_error", Metric(0)).value
 
 
 def build_report(root: str, run_id: Optional[str] = None) -> dict:
@@ -303,8 +316,7 @@ def build_report(root: str, run_id: Optional[str] = None) -> dict:
                                  and count >= SMALL_SLICE and auc.upper < overall["auc"].value)
                     rows.append(SliceRow(", ".join(str(v) for _, v in slice_key), m,
                                          count < SMALL_SLICE, below))
-                rows.sort(key=lambda r: (r.metrics["auc"].value if "auc" in r.metrics else
-                                         -r.metrics.get("mean_squared_error", Metric(0)).value))
+                rows.sort(key=_worst_first)
                 slice_tables.append({"feature": ", ".join(keys), "rows": rows,
                                      "top_values": value_limits.get(", ".join(keys)),
                                      "plot": plot_slice_auc(", ".join(keys), rows,
@@ -327,7 +339,8 @@ def build_report(root: str, run_id: Optional[str] = None) -> dict:
     statistics = (outputs.get("statistics") or [None])[-1]
     if statistics is not None:
         split_stats = _split_stats(statistics.uri)
-        data["splits"] = [(split, s.num_examples) for split, s in split_stats.items()]
+        data["splits"] = [(split, s.num_examples, SPLIT_ROLES.get(split, ""))
+                          for split, s in split_stats.items()]
         if "train" in split_stats or split_stats:
             data["features"] = _feature_rows(split_stats.get("train") or
                                              next(iter(split_stats.values())))
@@ -377,6 +390,8 @@ def _format_number(value, digits=4):
         return "–"
     if isinstance(value, Metric):
         value = value.value
+    if math.isnan(value):  # an AUC without both classes
+        return "n/a"
     if float(value).is_integer() and abs(value) >= 1:
         return f"{int(value):,}"
     return f"{value:.{digits}f}"

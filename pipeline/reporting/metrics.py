@@ -2,7 +2,15 @@
 their confidence intervals when TFMA computed them), plots, the EvalConfig it ran with (thresholds,
 slices) and its validation result (which thresholds failed). The one TFMA reader of the project:
 the console summary, the HTML report and the run history all read evaluations here. Nothing is
-recomputed."""
+recomputed from the examples; two things are corrected as they are read (`honest_auc`):
+
+- AUC intervals stay within [0, 1]: TFMA's jackknife interval is `value ± t * stderr`, which
+  leaves [0, 1] for small slices ("-0.0796 - 0.8692"). The interval shown is the same
+  jackknife interval on the logit scale (delta method): with half-width h = (upper - lower) / 2,
+  logit(AUC) ± h / (AUC (1 - AUC)), mapped back with the logistic function. It has TFMA's
+  width near AUC 0.5 and narrows towards the bound it approaches instead of crossing it.
+- A slice holding one class (mean label 0 or 1: no positive, or no negative, example) has no
+  AUC: TFMA reports 0 for it; its AUC is NaN here, shown "n/a", with no interval."""
 import dataclasses
 import math
 import re
@@ -32,6 +40,46 @@ class Metric:
     def has_interval(self):
         return self.lower is not None and self.upper is not None
 
+    @property
+    def undefined(self):
+        """No value (a slice's AUC with a single class): shown "n/a"."""
+        return math.isnan(self.value)
+
+
+def logit_interval(value: float, lower: float, upper: float) -> Tuple[float, float]:
+    """An interval of half-width (upper - lower) / 2 around `value` (0 < value < 1), built on the
+    logit scale (delta method: the half-width divided by value (1 - value)) and mapped back, so it
+    stays inside (0, 1). At the bounds (value 0 or 1) the interval is the point."""
+    if not 0.0 < value < 1.0:
+        return value, value
+    half = max(0.0, (upper - lower) / 2) / (value * (1.0 - value))
+    center = math.log(value / (1.0 - value))
+    return _logistic(center - half), _logistic(center + half)
+
+
+def _logistic(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def single_class(metrics: Dict[str, "Metric"]) -> bool:
+    """Whether the slice's examples all have one label (mean label exactly 0 or 1)."""
+    mean_label = metrics.get("mean_label")
+    return mean_label is not None and mean_label.value in (0.0, 1.0)
+
+
+def honest_auc(metrics: Dict[str, "Metric"]) -> Dict[str, "Metric"]:
+    """`metrics` of one slice and output with its AUC corrected (module docstring): NaN for a
+    single-class slice, TFMA's interval moved onto the logit scale otherwise."""
+    auc = metrics.get("auc")
+    if auc is None:
+        return metrics
+    if single_class(metrics):
+        return {**metrics, "auc": Metric(math.nan)}
+    if auc.has_interval:
+        return {**metrics, "auc": Metric(auc.value, *logit_interval(auc.value, auc.lower,
+                                                                     auc.upper))}
+    return metrics
+
 
 def _optional_float(value):
     return None if value is None else float(value)
@@ -51,7 +99,7 @@ def _metrics_by_output(by_output) -> Dict[str, Dict[str, Metric]]:
             metric = Metric.from_tfma(value)
             if metric is not None:
                 metrics[name] = metric
-        out[output] = metrics
+        out[output] = honest_auc(metrics)
     return out
 
 
@@ -66,7 +114,9 @@ def point_values(metrics: Dict[str, Metric]) -> Dict[str, float]:
 
 
 def _by_worst_auc(item):
-    return item[1].get("auc", math.inf)
+    """Sort key: lowest AUC first; slices without one (none, or "n/a") last."""
+    auc = item[1].get("auc", math.inf)
+    return math.inf if math.isnan(auc) else auc
 
 
 @dataclasses.dataclass

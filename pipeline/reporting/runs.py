@@ -50,7 +50,9 @@ def _model(entry):
 
 def _metric(report, name):
     value = (report.overall or {}).get(name)
-    return "-" if value is None else f"{value:.4f}"
+    if value is None:
+        return "-"
+    return "n/a" if value != value else f"{value:.4f}"  # NaN: an AUC without both classes
 
 
 def format_spans(spans):

@@ -4,6 +4,7 @@ per-slice metrics, blessing, pushed model."""
 import dataclasses
 import json
 import logging
+import math
 import os
 from typing import Dict, List, Optional
 
@@ -77,7 +78,7 @@ class RunReport:
             if note:
                 lines.append(f"  {note}")
         if self.overall or self.tasks:
-            lines += ["", "Evaluation (eval split):"]
+            lines += ["", "Evaluation (test split):"]
             if self.overall:
                 lines.append(f"  {'overall':<24} " + _format_metrics(self.overall))
             for task, task_metrics in self.tasks.items():
@@ -98,7 +99,8 @@ class RunReport:
 def _format_metrics(values):
     keys = [k for k in ("auc", "binary_crossentropy", "calibration", "mean_squared_error",
                         "mean_absolute_error", "example_count") if k in values]
-    return "  ".join(f"{k}={values[k]:.4g}" for k in keys)
+    return "  ".join(f"{k}=n/a" if math.isnan(values[k]) else f"{k}={values[k]:.4g}"
+                     for k in keys)
 
 
 def _early_stopping_note(training):
