@@ -422,7 +422,7 @@ def run_fn(fn_args):
     policies = {}
     if workers > 1 and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         policies = {split: auto_shard_policy(files, workers) for split, files in
-                    (("train", fn_args.train_files), ("eval", fn_args.eval_files))}
+                    (("train", fn_args.train_files), ("validation", fn_args.eval_files))}
         logging.info("%d workers: input auto-shard policy %s", workers,
                      {split: policy.name for split, policy in policies.items()})
         # tf_keras' default ("auto" = sum over replicas) adds up the workers' per-batch metrics

@@ -35,6 +35,7 @@ import sys
 import time
 from typing import Dict, List, Optional
 
+from components.dataset_spec import TRAIN_SPLIT, VALIDATION_SPLIT
 from pipeline.lifeline import PARENT_PID_ENV, enter_private_network, exit_with_parent
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -161,10 +162,12 @@ def fn_args_from_config(config: Dict):
     from tfx.utils import json_utils, path_utils, proto_utils
     input_dict = json_utils.loads(config["artifacts"])
     exec_properties = {
+        # the pipeline's Trainer's splits (pipeline/pipeline.py): fit on train, early stopping
+        # and per-epoch metrics on validation; the test split is the Evaluator's alone
         "train_args": proto_utils.proto_to_json(trainer_pb2.TrainArgs(
-            num_steps=config["train_steps"])),
+            splits=[TRAIN_SPLIT], num_steps=config["train_steps"])),
         "eval_args": proto_utils.proto_to_json(trainer_pb2.EvalArgs(
-            num_steps=config["eval_steps"])),
+            splits=[VALIDATION_SPLIT], num_steps=config["eval_steps"])),
         "custom_config": json_utils.dumps(config["custom_config"])}
     fn_args = fn_args_utils.get_common_fn_args(input_dict, exec_properties)
     fn_args.serving_model_dir = path_utils.serving_model_dir(config["model_uri"])
@@ -360,7 +363,7 @@ def format_result(result: Dict) -> str:
              + (f", kept epoch {stop['best_epoch']}" if stop.get("best_epoch") else "")]
     for label, task in s.get("tasks", {}).items():
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in task.items()
-                            if k.startswith(("train_", "eval_")))
+                            if k.startswith(("train_", "validation_")))
         lines.append(f"{label}: {metrics}")
     lines.append(f"Model: {result['model_dir']}")
     lines.append(f"Summary: {os.path.join(result['out_dir'], 'model_run', SUMMARY_FILE)}")

@@ -65,12 +65,12 @@ def test_train_local_needs_a_run_root_with_a_transform(tmp_path):
 
 def _resharded(examples, out_dir, train_files=2):
     """A copy of a transformed Examples artefact whose train split has `train_files` files (FILE
-    sharding for two workers) and whose eval split keeps one (DATA sharding)."""
+    sharding for two workers) and whose validation split keeps one (DATA sharding)."""
     from tfx.types import standard_artifacts
     copy = standard_artifacts.Examples()
     copy.uri = out_dir
     copy.split_names = examples.split_names
-    for split, files in (("train", train_files), ("eval", 1)):
+    for split, files in (("train", train_files), ("validation", 1)):
         records = list(tf.data.TFRecordDataset(
             glob.glob(os.path.join(examples.uri, f"Split-{split}", "*")),
             compression_type="GZIP").as_numpy_iterator())
@@ -149,7 +149,7 @@ def test_both_workers_finish_and_only_the_chief_writes(trained):
     summary = two["summary"]
     assert (summary["strategy"], summary["replicas"], summary["workers"]) == (
         "multi_worker", 2, 2)
-    assert summary["auto_shard_policy"] == {"train": "FILE", "eval": "DATA"}
+    assert summary["auto_shard_policy"] == {"train": "FILE", "validation": "DATA"}
     # batch_size is the global batch: the requested steps and examples, not twice as many
     assert (summary["train_steps"], summary["batch_size"]) == (TRAIN_STEPS, BATCH)
     assert len(summary["history"]["loss"]) == summary["epochs"] == 1

@@ -4,7 +4,9 @@ Root A sees spans arrive one by one: span 1 trains cold and pushes v1; span 2 (d
 warm-started from v1 with a third of the steps and pushes v2; span 3 has shuffled labels: it is
 evaluated, not blessed, not pushed, and v2 stays the newest version. The cold reference for span 2
 is the Trainer's run_fn with the full steps on the warm run's own Transform output (no second
-pipeline run): the warm model must score at least its AUC on the same eval split."""
+pipeline run): the warm model must score at least its AUC on the same test split (the
+Evaluator's; neither model's training decisions saw it). The three spans run in a process of
+their own beside the other tests (tests/background_runs.py)."""
 import argparse
 import os
 import pathlib
@@ -40,7 +42,7 @@ def _args(root, data, steps, *extra):
 
 def _cold_reference(root, out_dir, warm):
     """Span 2 trained from scratch with the cold steps and the same arguments as the runs, on the
-    warm run's Transform output; both models scored by their serving signature on span 2's eval
+    warm run's Transform output; both models scored by their serving signature on span 2's test
     split (ExampleGen's hash split of the span file)."""
     from components.dataset_spec import load_spec
     from pipeline.pipeline import TrainingConfig
@@ -50,9 +52,9 @@ def _cold_reference(root, out_dir, warm):
                               batch_size=given.batch_size, learning_rate=given.learning_rate)
     summary = run_fn_on_transform(load_spec("criteo"), pipeline_root, out_dir, training,
                                   COLD_STEPS, eval_steps=2)
-    raw_eval = newest_artifact(pipeline_root, "CsvExampleGen", "examples")
-    cold_auc, rows = serving_auc(str(out_dir / "serving"), raw_eval)
-    warm_auc, _ = serving_auc(warm.report.pushed_model, raw_eval)
+    raw_examples = newest_artifact(pipeline_root, "CsvExampleGen", "examples")
+    cold_auc, rows = serving_auc(str(out_dir / "serving"), raw_examples)
+    warm_auc, _ = serving_auc(warm.report.pushed_model, raw_examples)
     return dict(steps=summary["train_steps"], auc=cold_auc, warm_auc=warm_auc, rows=rows)
 
 
