@@ -159,7 +159,18 @@ def load_previous_model(previous: dict, old_spec, old_vocabularies: Dict[str, Li
     linear, dnn = feature_columns(old_spec, sizes)
     model = build_model(previous["model"], old_spec, linear, dnn, previous.get("model_args"))
     checkpoint = os.path.join(previous["model_dir"], "variables", "variables")
-    model.load_weights(checkpoint).expect_partial()
+    status = model.load_weights(checkpoint)
+    status.expect_partial()  # no warnings at exit for what the model lacks (optimizer slots)
+    try:
+        # Every weight of the rebuilt model must come from the checkpoint: one saved by another
+        # layout under the same model name (FNN before ctr_models followed DeepCTR #555, say)
+        # would otherwise restore only the weights whose paths still match, the rest staying
+        # freshly initialised.
+        status.assert_existing_objects_matched()
+    except AssertionError as error:
+        raise LayoutMismatch(f"the pushed weights do not match the layout this code builds for "
+                             f"{previous['model']} (saved by an older version?): "
+                             f"{str(error).splitlines()[0][:300]}") from None
     return model
 
 

@@ -101,3 +101,21 @@ def test_a_changed_weight_shape_is_a_layout_mismatch(previous):
     other = _model(spec, OLD_TOKENS, args={"dnn_hidden_units": (16,), "seed": 3})
     with pytest.raises(LayoutMismatch, match="shape"):
         plan_copy(old_model, other, {"ids": row_map(OLD_TOKENS, OLD_TOKENS, 27)})
+
+
+def test_pushed_weights_of_another_layout_under_the_same_name_train_fresh(previous, tmp_path):
+    """A version pushed by code that built the model differently (0.9.4's FNN had a linear
+    logit: exactly WDL's weights) is refused as a whole, never half restored."""
+    spec, _, config = previous
+    old_layout = _model(spec, OLD_TOKENS, model="WDL")
+    model_dir = str(tmp_path / "1700000001")
+    old_layout.save(model_dir, save_format="tf")
+    fnn_config = dict(config, model="FNN", model_dir=model_dir)
+    new_model = _model(spec, NEW_TOKENS, model="FNN")
+    before = [w.numpy() for w in new_model.weights]
+    summary = warm_start_from(new_model, spec, {"ids": NEW_TOKENS}, fnn_config, "FNN",
+                              dict(MODEL_ARGS), {"ids": OLD_TOKENS})
+    assert not summary["warm_started"]
+    assert "do not match the layout" in summary["reason"], summary
+    for b, w in zip(before, new_model.weights):
+        np.testing.assert_array_equal(b, w.numpy())
