@@ -33,13 +33,13 @@ def leaderboard_row(report) -> Dict:
 
 
 def format_leaderboard(rows: List[Dict]) -> str:
-    """A Markdown table, best eval AUC first."""
+    """A Markdown table, best test AUC first (the Evaluator's split)."""
     def cell(value, digits):
         if value is None:
             return "–"
         return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
 
-    lines = ["| # | model | eval AUC | logloss | parameters | train time (s) | examples/s |",
+    lines = ["| # | model | test AUC | logloss | parameters | train time (s) | examples/s |",
              "|--:|:--|--:|--:|--:|--:|--:|"]
     for i, row in enumerate(rows, 1):
         lines.append(f"| {i} | {row['model']} | {cell(row['auc'], 4)} | "
@@ -87,7 +87,7 @@ def compare(options: CompareOptions, out=print):
         report = run_pipeline(run)
         row = leaderboard_row(report)
         rows.append(row)
-        out(f"   {model}: eval AUC {row['auc'] if row['auc'] is None else round(row['auc'], 4)}"
+        out(f"   {model}: test AUC {row['auc'] if row['auc'] is None else round(row['auc'], 4)}"
             f", {row['examples_per_second']} examples/s")
     rows = sort_rows(rows)
     table = format_leaderboard(rows)

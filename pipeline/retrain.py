@@ -43,7 +43,7 @@ class RetrainResult:
     def format(self) -> str:
         auc = (self.report.overall or {}).get("auc")
         lines = [f"Retrained on span(s) {', '.join(map(str, self.spans))} in {self.seconds:.0f} s",
-                 f"  eval AUC (newest span): {'-' if auc is None else f'{auc:.4f}'}",
+                 f"  test AUC (newest span): {'-' if auc is None else f'{auc:.4f}'}",
                  f"  blessed: {self.report.blessed}",
                  f"  pushed version: {self.pushed_version or 'none (the previous one stays)'}",
                  f"  cached: {', '.join(self.cached) or 'nothing'}"]

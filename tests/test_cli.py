@@ -187,7 +187,8 @@ def test_retrain_and_kubeflow_declare_their_options_with_the_shared_functions():
     add_run_args(run_parser)
     add_retrain_args(retrain_parser)
     run_flags = {a.dest for a in run_parser._actions}
-    assert run_flags | {"warm_start", "force"} == {a.dest for a in retrain_parser._actions}
+    assert run_flags | {"warm_start", "force", "lock_timeout"} == {
+        a.dest for a in retrain_parser._actions}
 
 
 def _fake_run_pipeline(seen):

@@ -478,7 +478,7 @@ def test_sample_output_names_the_pipeline_components_and_cli_labels():
 
 def test_leaderboard_header_is_what_compare_writes():
     from pipeline.compare import format_leaderboard
-    for block in blocks_of("| # | model | eval AUC |"):
+    for block in blocks_of("| # | model | test AUC |"):
         assert block.strip() == format_leaderboard([]).splitlines()[0]
 
 
