@@ -433,7 +433,7 @@ def run_fn(fn_args):
                          cache=bool(config.get("cache_input", False)))
     evaluation = make_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, spec,
                               batch_size, input_names, shuffle=False,
-                              shard_policy=policies.get("eval"))
+                              shard_policy=policies.get("validation"))
     steps_per_epoch = max(1, fn_args.train_steps // epochs)
     # The train split's size, for the summary only (the chief writes it): counted on a thread
     # while the model trains and exports; given up (null) if that is not long enough.
