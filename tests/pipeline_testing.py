@@ -72,3 +72,44 @@ def transform_rows(spec, raw_feature_spec, rows, tmp_path_factory):
         (data, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
     return data, tft.TFTransformOutput(out_dir)
+
+
+def raw_request_rows(serialized, model_dir, labels):
+    """Serialized tf.Examples -> the raw feature dicts a client would send to `serve`'s REST API
+    (`instances`): the features of the model's raw-data schema but the label columns, with their
+    values as JSON takes them (one value as itself, several as a list; bytes as text)."""
+    from components.raw_examples import load_raw_schema
+    wanted = {f.name for f in load_raw_schema(model_dir).feature} - set(labels)
+    rows = []
+    for record in serialized:
+        row = {}
+        for name, feature in tf.train.Example.FromString(record).features.feature.items():
+            if name not in wanted:
+                continue
+            kind = feature.WhichOneof("kind")
+            values = list(getattr(feature, kind).value) if kind else []
+            if kind == "bytes_list":
+                values = [v.decode("utf-8") for v in values]
+            if values:
+                row[name] = values[0] if len(values) == 1 else values
+        rows.append(row)
+    return rows
+
+
+def served_predictions(serving_dir, model_name, instances):
+    """`python -m pipeline serve`'s server (in this process, free loopback ports) over the
+    version folders in `serving_dir` -> its REST answer to `{"instances": instances}` (the
+    answering version from the X-Model-Version header, the parsed predictions)."""
+    import urllib.request
+    from pipeline.serving.server import ModelServer, ServeOptions
+    from pipeline.serving.versions import VersionSource
+    server = ModelServer(ServeOptions(source=VersionSource(serving_dir), model_name=model_name,
+                                      rest_port=0, grpc_port=0)).start()
+    try:
+        request = urllib.request.Request(
+            f"{server.rest_address}/v1/models/{model_name}:predict",
+            data=json.dumps({"instances": instances}).encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.headers["X-Model-Version"], json.loads(answer.read())["predictions"]
+    finally:
+        server.stop()

@@ -115,6 +115,24 @@ def test_pushed_model_returns_one_named_output_per_task(mmoe_run):
     assert not np.allclose(served["click"].numpy(), served["purchase"].numpy())
 
 
+def test_serve_answers_each_task_by_name_for_raw_rows(mmoe_run):
+    """`serve` over the pushed version: raw feature dicts (labels left out, as a client logs
+    them) -> one named output per task, equal to the signature's on the same examples."""
+    from pipeline_testing import raw_request_rows, served_predictions
+    spec, _, paths, report = mmoe_run
+    serialized = _eval_examples(paths, n=20)
+    signature = tf.saved_model.load(report.pushed_model).signatures["serving_default"]
+    expected = signature(examples=tf.constant(serialized))
+    version, predictions = served_predictions(
+        paths.serving_dir, spec.name,
+        raw_request_rows(serialized, report.pushed_model, [label.column for label in spec.labels]))
+    assert version == os.path.basename(report.pushed_model)
+    assert len(predictions) == len(serialized)
+    for task in TASKS:  # float32 from one graph on the same examples
+        np.testing.assert_allclose([row[task] for row in predictions], expected[task].numpy(),
+                                   rtol=0, atol=1e-6)
+
+
 def test_tfma_result_has_metrics_for_each_output(mmoe_run):
     import tensorflow_model_analysis as tfma
     _, _, _, report = mmoe_run

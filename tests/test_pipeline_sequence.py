@@ -87,6 +87,27 @@ def _text(example, name):
     return example.features.feature[name].bytes_list.value[0].decode()
 
 
+def test_serve_scores_raw_history_strings_as_the_signature_does(din_run):
+    """`serve` over the pushed version: raw rows with their history strings as a client logged
+    them (a cold-start row without history too) score as the signature scores the examples."""
+    from pipeline_testing import raw_request_rows, served_predictions
+    spec, paths, report = din_run
+    serialized = _history_rows(paths, n=20)
+    instances = raw_request_rows(serialized, report.pushed_model,
+                                 [label.column for label in spec.labels])
+    cold_start = {"user_id": 7, "item_id": 20, "cate_id": 2}
+    assert any("hist_item_id" in row for row in instances)
+    version, predictions = served_predictions(paths.serving_dir, spec.name,
+                                              instances + [cold_start])
+    signature = tf.saved_model.load(report.pushed_model).signatures["serving_default"]
+    cold_example = tf.train.Example()
+    for name, value in cold_start.items():
+        cold_example.features.feature[name].int64_list.value.append(value)
+    expected = signature(examples=tf.constant(serialized + [cold_example.SerializeToString()]))
+    assert version == os.path.basename(report.pushed_model)
+    np.testing.assert_allclose(predictions, expected["prediction"].numpy(), rtol=0, atol=1e-6)
+
+
 def test_history_rows_are_split_by_time_and_carry_the_sequences(din_run):
     spec, paths, _ = din_run
     train = [tf.train.Example.FromString(r) for r in _history_rows(paths, "train", 10_000)]
