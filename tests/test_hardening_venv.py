@@ -55,9 +55,12 @@ def test_two_clones_each_run_their_own_code(tmp_path):
     # clone a as a clone set up before: .venv a link to the shared venv (replaced, link only)
     os.symlink(stack, os.path.join(clones[0], ".venv"))
     open(os.path.join(clones[0], ".venv.stamp"), "w").close()
+    # as a person's shell runs make: not with the PYTHONPATH this suite's own runs set
+    # (pipeline/clone.py puts the suite's clone first on it for their subprocesses)
+    make_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     for clone in clones:  # b is made last: its make must not change what a runs
         subprocess.run(["make", "--no-print-directory", "venv", f"VENV_CACHE={stack}"],
-                       cwd=clone, check=True, capture_output=True)
+                       cwd=clone, env=make_env, check=True, capture_output=True)
     elsewhere = str(tmp_path)
     for clone in clones:
         name = os.path.basename(clone)
