@@ -227,6 +227,7 @@ def run_pipeline(options: RunOptions, warm_start: Optional[dict] = None):
     # TFX is imported only now: importing it takes ~10 s, and bad input should not wait for it.
     from pipeline.pipeline import RunPaths, beam_args, combine_beam_args, create_pipeline
     from pipeline.reporting.summary import read_run
+    from pipeline.tfx_packaging import skip_self_packaging_for_local_runners
     size = sum(os.path.getsize(p) for p in files)
     mode = options.beam.mode
     if mode == "auto":
@@ -250,6 +251,7 @@ def run_pipeline(options: RunOptions, warm_start: Optional[dict] = None):
                                    allow_anomalies=options.allow_anomalies)
         logging.info("Running %s on %s/%s (%.1f MB, beam %s) into %s", pipeline.pipeline_info
                      .pipeline_name, input_base, pattern, size / 2**20, mode, paths.root)
+        skip_self_packaging_for_local_runners()  # see pipeline/tfx_packaging.py
         dag_runner(options.orchestrator).run(pipeline)
     return read_run(paths.metadata_path, pipeline.pipeline_info.pipeline_name,
                     schedule=schedule)

@@ -10,6 +10,7 @@ import tensorflow as tf
 from components.dataset_spec import load_spec
 from pipeline.pipeline import RunPaths, TrainingConfig, beam_args, create_pipeline
 from pipeline.reporting.summary import read_run
+from pipeline.tfx_packaging import skip_self_packaging_for_local_runners
 from pipeline_testing import run_fn_on_transform
 
 pytestmark = pytest.mark.pipeline
@@ -27,6 +28,7 @@ def _run(spec, data_dir, paths, train_steps):
                               learning_rate=3e-3)
     pipeline = create_pipeline(spec, data_dir, paths, training, input_pattern="*.csv",
                                beam_pipeline_args=beam_args("in_memory"))
+    skip_self_packaging_for_local_runners()  # as the CLI does
     tfx.orchestration.LocalDagRunner().run(pipeline)
     return read_run(paths.metadata_path, pipeline.pipeline_info.pipeline_name)
 
