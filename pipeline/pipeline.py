@@ -94,8 +94,9 @@ SPLIT_SOURCES = ("components/splits.py", "components/dataset_spec.py")
 # modules; TFX's cache key holds an executor's class path, not its source, so each gets the
 # fingerprint of its module as a parameter. None of them reads the dataset spec at run time
 # (what they need of it is in their other parameters), so dataset_spec.py is not among them.
-FAST_CSV_SOURCES = ("components/fast_csv.py",)
-HEADERLESS_CSV_SOURCES = ("components/headerless_csv.py", "components/fast_csv.py")
+FAST_CSV_SOURCES = ("components/fast_csv.py", "components/shuffled_write.py")
+HEADERLESS_CSV_SOURCES = ("components/headerless_csv.py", "components/fast_csv.py",
+                          "components/shuffled_write.py")
 VALIDATION_SOURCES = ("components/validation.py",)
 EVALUATOR_SOURCES = ("components/evaluation.py",)
 PUSHER_SOURCES = ("components/pusher.py",)
