@@ -40,6 +40,7 @@ import uuid
 from typing import Any, Dict, List
 
 import apache_beam as beam
+import tensorflow as tf
 from apache_beam.transforms import window
 from tfx.components.example_gen import utils
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
@@ -137,7 +138,6 @@ class _WriteShard(beam.DoFn):
         self._output, self._shards, self._seed = output_split_path, shards, seed
 
     def process(self, shard: int, pieces: List[str]):
-        import tensorflow as tf  # only in the workers that write (the reader needs no TF)
         suffix = f"-{shard:05d}"
         examples = [e for path in sorted(p for p in pieces if p.endswith(suffix))
                     for e in read_piece(path)]
