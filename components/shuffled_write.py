@@ -28,7 +28,9 @@ output files, byte for byte; examples that are identical rows are adjacent (the 
 
 Memory: one shard per worker in stage 2, ~SHARD_BYTES of serialized examples (shards are sized
 from an estimate of the split's serialized bytes made before reading it; the estimate may be
-off by a small factor, so is the bound); the launching process holds the pieces' names only.
+off by a small factor, so is the bound); in stage 1 a 256 KiB buffer and an open piece file
+per shard a bundle touched (so beyond ~1,000 shards, ~64 GB of examples in one split, raise
+the open-file limit or SHARD_BYTES); the launching process holds the pieces' names only.
 Disk: the split once more, as temporary pieces under the output artifact (removed after the
 write). Which examples land in which split is untouched: TFX's partition runs before this.
 """
@@ -83,7 +85,7 @@ def shard_path(output_split_path: str, shard: int, shards: int) -> str:
 class _WritePieces(beam.DoFn):
     """Examples -> the names of the piece files this bundle wrote (one per shard it touched)."""
 
-    _FLUSH_BYTES = 1 << 20
+    _FLUSH_BYTES = 256 << 10
 
     def __init__(self, pieces_dir: str, shards: int, seed: int):
         self._pieces_dir, self._shards, self._seed = pieces_dir, shards, seed
@@ -95,7 +97,8 @@ class _WritePieces(beam.DoFn):
     def _flush(self, shard: int):
         if shard not in self._files:
             path = os.path.join(self._pieces_dir, f"piece-{uuid.uuid4().hex}-{shard:05d}")
-            self._files[shard] = (path, beam.io.filesystems.FileSystems.create(path))
+            self._files[shard] = (path, beam.io.filesystems.FileSystems.create(
+                path, compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED))
         self._files[shard][1].write(bytes(self._buffers[shard]))
         self._buffers[shard].clear()
 
