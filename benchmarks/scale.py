@@ -288,7 +288,8 @@ def main(argv=None):
     parser.add_argument("--examplegen-child", metavar="CSV", help=argparse.SUPPRESS)
     parser.add_argument("--probe-out", help=argparse.SUPPRESS)
     parser.add_argument("--writes", default=",".join(WRITES),
-                        help=f"the writes --examplegen measures, comma-separated, of {list(WRITES)}")
+                        help=f"the writes --examplegen measures, comma-separated, of "
+                             f"{list(WRITES)}")
     parser.add_argument("--write", choices=list(WRITES), help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)
     if args.reference:  # the child process of the reference measurement

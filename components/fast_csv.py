@@ -39,6 +39,11 @@ A range cannot know whether its first line starts inside a quoted cell, so in a 
 than one range every record must be one line: a line with an odd number of quotes fails
 naming the file and byte offset. Compressed files (.gz, .bz2, ...) cannot be split: one
 worker reads such a file whole, and a warning says so.
+
+The conversion (column_type, serialized_examples) also takes Arrow number columns, for the
+Parquet reader (components/parquet_input.py). The executor writes each split shuffled in
+bounded memory (components/shuffled_write.py) instead of through TFX's write_split, whose
+Reshuffle held the whole split in the launching process.
 """
 import functools
 import io

@@ -43,7 +43,8 @@ def resolve_input(data, spec):
     """`--data` (a file or a folder) -> (input_base, file pattern) for ExampleGen.
 
     In a folder, CSV (or Parquet) files whose header lacks a column the spec reads are left out
-    (a folder of mixed samples, like DeepCTR's, then still works); a clear error names what is missing."""
+    (a folder of mixed samples, like DeepCTR's, then still works); a clear error names what is
+    missing."""
     data = os.path.abspath(data)
     if os.path.isfile(data):
         return os.path.dirname(data), os.path.basename(data)
