@@ -9,8 +9,10 @@ per categorical column, a MinMaxScaler over the dense columns, fit + transform),
 Transform / pandas + scikit-learn. Prints a Markdown section.
 
 `--examplegen CSV` measures ExampleGen's reading and writing alone (fast_csv's reader ->
-gzipped TFRecords, with and without the Reshuffle TFX's write_split puts before the write):
-time and peak memory of the launching process and of all processes.
+gzipped TFRecords) with each way of writing (`--writes`): none (no shuffle), reshuffle (the
+beam.Reshuffle TFX's write_split puts before the write) and shards (the executors' own write,
+components/shuffled_write.py): time and peak memory of the launching process and of all
+processes.
 
 `--rows 100000` (seed 0) are the rows `make demo` generates and the run is the demo's pipeline,
 so its components are those of `make demo`. `--data CSV` measures a given Criteo-format CSV
@@ -111,37 +113,50 @@ class TreeMemory(threading.Thread):
         return max(inside) if inside else None
 
 
-def examplegen_probe(csv_path, out_dir, shuffle, range_bytes):
-    """The child process of `--examplegen`: fast_csv's reader -> (beam.Reshuffle, as TFX's
-    write_split does before writing every split, when `shuffle`) -> gzipped TFRecords, on the
-    DirectRunner in multi_processing mode with 2 workers (the CLI's multi_processing)."""
+WRITES = {"none": "none (input order)", "reshuffle": "TFX's beam.Reshuffle (write_split)",
+          "shards": "shuffled through shard files (shuffled_write)"}
+
+
+def examplegen_probe(csv_path, out_dir, write, range_bytes):
+    """The child process of `--examplegen`: fast_csv's reader -> gzipped TFRecords written
+    as `write` says (WRITES), on the DirectRunner in multi_processing mode with 2 workers (the
+    CLI's multi_processing)."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
-    from components import fast_csv
+    from components import fast_csv, shuffled_write
     from tfx.utils import io_utils
     names = io_utils.load_csv_column_names(csv_path)
     options = PipelineOptions(direct_running_mode="multi_processing", direct_num_workers=2)
     start = time.perf_counter()
     with beam.Pipeline(options=options) as pipeline:
         examples = fast_csv.read_csv_examples(pipeline, [csv_path], names, True, range_bytes)
-        if shuffle:
-            examples = examples | "Shuffle" >> beam.Reshuffle()
-        _ = examples | beam.io.WriteToTFRecord(os.path.join(out_dir, "examples"),
-                                               file_name_suffix=".gz")
+        if write == "shards":
+            shards = shuffled_write.shard_count(shuffled_write.CSV_EXPANSION
+                                                * os.path.getsize(csv_path))
+            pieces = os.path.join(out_dir, "pieces")
+            os.makedirs(pieces)
+            _ = examples | shuffled_write.WriteShuffledSplit(
+                os.path.join(out_dir, "examples"), pieces, shards, shuffled_write.DEFAULT_SEED)
+        else:
+            if write == "reshuffle":
+                examples = examples | "Shuffle" >> beam.Reshuffle()
+            _ = examples | beam.io.WriteToTFRecord(os.path.join(out_dir, "examples"),
+                                                   file_name_suffix=".gz")
+    shutil.rmtree(os.path.join(out_dir, "pieces"), ignore_errors=True)
     return {"seconds": time.perf_counter() - start}
 
 
-def measure_examplegen(csv_path, out, range_bytes):
-    """Markdown rows: ExampleGen's reading and writing alone, with and without the shuffle
-    before the write, memory of the launching process and of all processes sampled."""
+def measure_examplegen(csv_path, out, range_bytes, writes=tuple(WRITES)):
+    """Markdown rows: ExampleGen's reading and writing alone with each of `writes`, memory of
+    the launching process and of all processes sampled."""
     rows = []
-    for shuffle in (False, True):
-        target = os.path.join(out, f"examplegen-{'shuffle' if shuffle else 'plain'}")
+    load_before = os.getloadavg()[0]
+    for write in writes:
+        target = os.path.join(out, f"examplegen-{write}")
         shutil.rmtree(target, ignore_errors=True)
         os.makedirs(target)
         command = [sys.executable, "-m", "benchmarks.scale", "--examplegen-child", csv_path,
-                   "--probe-out", target, "--range-bytes", str(range_bytes)]
-        command += ["--shuffle"] if shuffle else []
+                   "--probe-out", target, "--range-bytes", str(range_bytes), "--write", write]
         start = time.perf_counter()
         with open(os.path.join(target, "probe.out"), "w") as log:
             child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
@@ -153,16 +168,15 @@ def measure_examplegen(csv_path, out, range_bytes):
         if status != 0:
             raise SystemExit(f"{' '.join(command)} failed ({status}); see {target}/probe.out")
         root_peak = max((rss for _, rss in memory.root_samples), default=None)
-        rows.append(f"| {'with' if shuffle else 'without'} | {time.perf_counter() - start:.0f} "
+        rows.append(f"| {WRITES[write]} | {time.perf_counter() - start:.0f} "
                     f"| {_gib(root_peak)} | {_gib(memory.peak())} |")
     return "\n".join([
         f"ExampleGen's reading and writing alone on {os.path.basename(csv_path)} "
         f"({os.path.getsize(csv_path) / 2**20:.0f} MB, {_data_rows(csv_path):,} rows), "
         f"ranges of {range_bytes / 2**20:.0f} MiB, DirectRunner multi_processing, 2 workers, "
-        f"load average {os.getloadavg()[0]:.1f} at the end:",
+        f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end:",
         "",
-        "| Reshuffle before the write (TFX's write_split) | wall s | launching process peak "
-        "GiB | all processes peak GiB |",
+        "| write | wall s | launching process peak GiB | all processes peak GiB |",
         "|---|--:|--:|--:|",
     ] + rows)
 
@@ -266,28 +280,35 @@ def main(argv=None):
     parser.add_argument("--goal-wall", type=float, metavar="S",
                         help="report whether the whole run took at most S seconds")
     parser.add_argument("--examplegen", metavar="CSV",
-                        help="measure ExampleGen's reading and writing alone on this CSV, with "
-                             "and without TFX's shuffle before the write (memory probe)")
+                        help="measure ExampleGen's reading and writing alone on this CSV with "
+                             "each of --writes (memory probe)")
     parser.add_argument("--range-bytes", type=int, default=None,
                         help="byte range size for --examplegen (default fast_csv.RANGE_BYTES)")
     parser.add_argument("--reference", metavar="CSV", help=argparse.SUPPRESS)
     parser.add_argument("--examplegen-child", metavar="CSV", help=argparse.SUPPRESS)
     parser.add_argument("--probe-out", help=argparse.SUPPRESS)
-    parser.add_argument("--shuffle", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--writes", default=",".join(WRITES),
+                        help=f"the writes --examplegen measures, comma-separated, of "
+                             f"{list(WRITES)}")
+    parser.add_argument("--write", choices=list(WRITES), help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)
     if args.reference:  # the child process of the reference measurement
         print(json.dumps(reference(args.reference)))
         return 0
     if args.examplegen_child:  # the child process of the ExampleGen probe
-        print(json.dumps(examplegen_probe(args.examplegen_child, args.probe_out, args.shuffle,
+        print(json.dumps(examplegen_probe(args.examplegen_child, args.probe_out, args.write,
                                           args.range_bytes)))
         return 0
     if args.examplegen:
         out = os.path.abspath(args.out) if args.out else tempfile.mkdtemp(prefix="bench-eg-")
         try:
             from components.fast_csv import RANGE_BYTES
+            writes = [w for w in args.writes.split(",") if w]
+            unknown = [w for w in writes if w not in WRITES]
+            if unknown or not writes:
+                raise SystemExit(f"--writes {args.writes}: choose among {list(WRITES)}")
             print(measure_examplegen(os.path.abspath(args.examplegen), out,
-                                     args.range_bytes or RANGE_BYTES))
+                                     args.range_bytes or RANGE_BYTES, writes))
         finally:
             if not args.out:
                 shutil.rmtree(out, ignore_errors=True)

@@ -4,9 +4,10 @@ columns and the evaluation.
 Example (data/specs/criteo.yaml)::
 
     name: criteo
-    format: csv                      # csv | tfrecord
+    format: csv                      # csv | parquet | tfrecord (see "Input formats" below)
     sample: criteo_2k.csv            # bundled data under data/samples, used when no data is given
-    columns: [label, I1, ...]        # only for CSV files WITHOUT a header line: the column names
+    columns: [label, I1, ...]        # CSV files WITHOUT a header line: the column names;
+                                     # parquet: the columns read (default: all)
     labels:
       - {name: label, column: label, task: binary}       # or task: regression;
                                                          # binary_threshold: 4 -> column >= 4
@@ -50,6 +51,20 @@ How rows are assigned (`split:`):
   and the validation split is carved from train by hash: `{train: 9t, validation: t, test: 10e}`
   (a tenth of the old train share), so no test row informs training.
 
+Input formats (`format:`):
+- `csv`: files with a header line (or `columns:` for files without one), read in byte ranges
+  spread over the Beam workers (components/fast_csv.py); each column's type is inferred over
+  all rows of the split with TFX's rule (INT -> FLOAT -> STRING); an empty cell is a missing
+  value.
+- `parquet`: Parquet files, read by row groups spread over the workers
+  (components/parquet_input.py); the same examples as CSV of the same rows, in the same splits:
+  integer and boolean columns are INT, floating-point columns FLOAT, text columns follow the
+  CSV rule (a text column of numbers is a number column), a null or an empty string is a
+  missing value; other types (timestamps, lists, ...) are refused naming the column. `columns:`
+  lists the columns read (others are skipped); without it every column is read and all files
+  of a split must have the same columns.
+- `tfrecord`: serialized tf.train.Examples (TFX's ImportExampleGen).
+
 Id layout produced by Transform (documented safe mappings):
 - `vocabulary` features of one `vocab_group` share one id space (one embedding table):
   0 = padding (multi-value only), 1 + i = out-of-vocabulary for the group's i-th feature (unseen
@@ -86,6 +101,7 @@ TRAIN_SPLIT, VALIDATION_SPLIT, TEST_SPLIT = "train", "validation", "test"
 SPLIT_NAMES = (TRAIN_SPLIT, VALIDATION_SPLIT, TEST_SPLIT)
 DEFAULT_SPLIT = ((TRAIN_SPLIT, 8), (VALIDATION_SPLIT, 1), (TEST_SPLIT, 1))
 SPLIT_ORDERS = ("hash", "time", "values", "files")
+FORMATS = ("csv", "parquet", "tfrecord")  # see "Input formats" above
 
 
 class SpecError(ValueError):
@@ -281,7 +297,8 @@ class DatasetSpec:
     split_values: Optional[tuple] = None  # ((split, (value, ...)), ...) for split_order values
     split_files: Optional[tuple] = None  # ((split, pattern), ...) for split_order files
     sample: Optional[str] = None  # bundled sample file under data/samples (the default data)
-    columns: Optional[tuple] = None  # CSV without a header line: its column names, in order
+    # CSV without a header line: its column names, in order; parquet: the columns read
+    columns: Optional[tuple] = None
     behaviour: Optional[BehaviourSpec] = None  # event log -> behaviour sequences
     source: str = "<dict>"
 
@@ -665,8 +682,8 @@ def _checked_keys(raw, cls, source, section):
 
 def _validate(spec):
     src = spec.source
-    if spec.format not in ("csv", "tfrecord"):
-        raise _err(src, "format", f"must be csv or tfrecord, got {spec.format!r}")
+    if spec.format not in FORMATS:
+        raise _err(src, "format", f"must be one of {', '.join(FORMATS)}, got {spec.format!r}")
     names = [label.name for label in spec.labels] + [f.name for f in spec.dense]
     names += [f.name for f in spec.categorical()]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -740,8 +757,9 @@ def _validate(spec):
             raise _err(src, f"slices.{name}", "top_values needs a vocabulary-encoded sparse "
                        "feature (its most frequent values come from its vocabulary)")
     if spec.columns is not None:
-        if spec.format != "csv":
-            raise _err(src, "columns", "only applies to format: csv (a CSV without header line)")
+        if spec.format not in ("csv", "parquet"):
+            raise _err(src, "columns", "only applies to format: csv (a CSV without header line) "
+                                       "or parquet (the columns read)")
         unknown = [c for c in spec.raw_columns if c not in spec.columns]
         if unknown:
             raise _err(src, "columns", f"lacks {unknown}, which the spec reads")

@@ -39,6 +39,11 @@ A range cannot know whether its first line starts inside a quoted cell, so in a 
 than one range every record must be one line: a line with an odd number of quotes fails
 naming the file and byte offset. Compressed files (.gz, .bz2, ...) cannot be split: one
 worker reads such a file whole, and a warning says so.
+
+The conversion (column_type, serialized_examples) also takes Arrow number columns, for the
+Parquet reader (components/parquet_input.py). The executor writes each split shuffled in
+bounded memory (components/shuffled_write.py) instead of through TFX's write_split, whose
+Reshuffle held the whole split in the launching process.
 """
 import functools
 import io
@@ -56,12 +61,13 @@ from apache_beam.io.restriction_trackers import (OffsetRange, OffsetRestrictionT
                                                  UnsplittableRestrictionTracker)
 from apache_beam.transforms.core import RestrictionProvider
 from pyarrow import csv as pa_csv
-from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 from tfx_bsl.coders import csv_decoder
+
+from components.shuffled_write import ShuffledWriteExecutor
 
 ColumnType = csv_decoder.ColumnType
 
@@ -311,8 +317,33 @@ def _python_type(values: pa.Array, bound: ColumnType) -> ColumnType:
     return result
 
 
-def _column_type(column: pa.Array) -> ColumnType:
-    """The type TFX's ColumnTypeInferrer infers from these cells (UNKNOWN when all empty)."""
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def is_text(column: pa.Array) -> bool:
+    return pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+
+
+def _native_type(column: pa.Array) -> ColumnType:
+    """The type of a column of numbers (Arrow integers, floats or booleans; nulls are missing
+    values): UNKNOWN when every value is missing, FLOAT for floats, INT for integers and
+    booleans (0/1), STRING for unsigned integers beyond int64 (as TFX's rule makes them of
+    their text)."""
+    if column.null_count == len(column):
+        return ColumnType.UNKNOWN
+    if pa.types.is_floating(column.type):
+        return ColumnType.FLOAT
+    if pa.types.is_uint64(column.type) and pc.max(column).as_py() > _INT64_MAX:
+        return ColumnType.STRING
+    return ColumnType.INT
+
+
+def column_type(column: pa.Array) -> ColumnType:
+    """The type TFX's ColumnTypeInferrer infers from these cells (UNKNOWN when all empty): a
+    text column (an empty cell is "") by TFX's per-cell rule, a column of numbers
+    (_native_type) by its Arrow type."""
+    if not is_text(column):
+        return _native_type(column)
     present = pc.filter(column, pc.not_equal(pc.binary_length(column), 0))
     if len(present) == 0:
         return ColumnType.UNKNOWN
@@ -327,7 +358,7 @@ def _column_type(column: pa.Array) -> ColumnType:
     return _python_type(others, result)
 
 
-class _BadCell(ValueError):
+class BadCell(ValueError):
     """A cell that does not fit its column's inferred type (row index in its block)."""
 
     def __init__(self, index: int, cell: bytes, column_type: ColumnType):
@@ -352,7 +383,7 @@ def _cast(column: pa.Array, plain: pa.Array, column_type: ColumnType) -> np.ndar
                 try:
                     cache[cell] = python_fn(cell)
                 except ValueError as e:
-                    raise _BadCell(int(index), cell, column_type) from e
+                    raise BadCell(int(index), cell, column_type) from e
             values[index] = cache[cell]
     if column_type == ColumnType.FLOAT:
         with np.errstate(over="ignore"):  # beyond float32: inf, as FloatList stores it
@@ -412,21 +443,40 @@ _KIND_KEY = {ColumnType.STRING: 0x0A, ColumnType.FLOAT: 0x12, ColumnType.INT: 0x
 _VALUES_KEY = 0x0A
 
 
+def _native_numbers(column: pa.Array, column_type: ColumnType) -> np.ndarray:
+    """The values of a column of numbers as int64 (INT) or float32 (FLOAT); missing ones 0.
+    Integers in a FLOAT column round to the nearest float64 and then float32, as Python's
+    float() of their text does."""
+    if column_type == ColumnType.INT:
+        values = pc.cast(column, pa.int64()).fill_null(0)
+        return values.to_numpy(zero_copy_only=False)
+    values = pc.cast(column, pa.float64(), safe=False).fill_null(0.0)
+    with np.errstate(over="ignore"):  # beyond float32: inf, as FloatList stores it
+        return values.to_numpy(zero_copy_only=False).astype(np.float32)
+
+
 def _serialized_features(column: pa.Array, column_type: ColumnType) -> pa.Array:
     """Each row's tf.train.Feature as TFX's handlers build it: one value per non-empty cell,
     an empty value list of the column's kind per empty cell, no kind at all when the column is
-    empty everywhere."""
-    present = pc.not_equal(pc.binary_length(column), 0)
+    empty everywhere. A column of numbers (an Arrow number type, nulls missing) is written
+    from its values; in a STRING column (other data made it text) as Arrow's text of them."""
+    if not is_text(column) and column_type == ColumnType.STRING:
+        column = pc.cast(column, pa.string()).fill_null("")
+    native = not is_text(column)
+    present = column.is_valid() if native else pc.not_equal(pc.binary_length(column), 0)
     if column_type == ColumnType.UNKNOWN:
         if pc.any(present).as_py():  # the types came from other data than these rows
             index = int(np.argmax(present.to_numpy(zero_copy_only=False)))
-            raise _BadCell(index, column[index].as_py().encode(), column_type)
+            raise BadCell(index, str(column[index].as_py()).encode(), column_type)
         return pa.array([b""] * len(column), _BINARY)
     if column_type == ColumnType.STRING:
         values = _field(_VALUES_KEY, pc.cast(column, _BINARY))
     else:
-        regex = _PLAIN_INT if column_type == ColumnType.INT else _PLAIN_FLOAT
-        numbers = _cast(column, pc.match_substring_regex(column, regex), column_type)
+        if native:
+            numbers = _native_numbers(column, column_type)
+        else:
+            regex = _PLAIN_INT if column_type == ColumnType.INT else _PLAIN_FLOAT
+            numbers = _cast(column, pc.match_substring_regex(column, regex), column_type)
         values = (_varints(numbers.view(np.uint64)) if column_type == ColumnType.INT
                   else _fixed_width(numbers.astype("<f4"), 4))
         values = _field(_VALUES_KEY, values)  # the packed field of a one-value list
@@ -464,9 +514,11 @@ def _deterministic_key_order(names: Tuple[str, ...]) -> List[int]:
     return order
 
 
-def _serialized_examples(batch: pa.RecordBatch, column_types: List[ColumnType]) -> pa.Array:
+def serialized_examples(batch: pa.RecordBatch, column_types: List[ColumnType]) -> pa.Array:
     """The rows as deterministically serialized tf.train.Examples (the feature map in the
-    installed protobuf's deterministic key order), the bytes TFX's partition hashes."""
+    installed protobuf's deterministic key order), the bytes TFX's partition hashes. Columns
+    are text (the CSV reader's: an empty cell is "") or Arrow numbers (column_type); a cell
+    that does not fit its column's type raises BadCell with the column's name."""
     entries = []
     order = _deterministic_key_order(tuple(batch.schema.names))
     for index in order:
@@ -476,7 +528,7 @@ def _serialized_examples(batch: pa.RecordBatch, column_types: List[ColumnType]) 
         key_field = bytes([0x0A]) + _varints(np.array([len(key)]))[0].as_py() + key
         try:
             features = _serialized_features(column, column_type)
-        except _BadCell as bad:
+        except BadCell as bad:
             bad.column = name
             raise
         entry = _join(_constant(key_field), _field(0x12, features))
@@ -492,7 +544,7 @@ def range_types(csv_range: CsvRange, column_names: List[str], skip_header: bool,
     for batch, _ in range_batches(csv_range, column_names, skip_header, tracker):
         for name, column in zip(column_names, batch.columns):
             if types[name] != ColumnType.STRING:
-                types[name] = max(types[name], _column_type(column))
+                types[name] = max(types[name], column_type(column))
     return {name: int(t) for name, t in types.items()}
 
 
@@ -523,8 +575,8 @@ def range_examples(csv_range: CsvRange, column_names: List[str], skip_header: bo
     column_types = [ColumnType(types[name]) for name in column_names]
     for batch, row_number in range_batches(csv_range, column_names, skip_header, tracker):
         try:
-            serialized = _serialized_examples(batch, column_types)
-        except _BadCell as bad:
+            serialized = serialized_examples(batch, column_types)
+        except BadCell as bad:
             raise ValueError(
                 f"{csv_range.path}: data row {row_number(bad.index)}, column "
                 f"{bad.column!r}: the value {bad.cell.decode(errors='replace')!r} is not of the "
@@ -612,8 +664,10 @@ class _CsvToSerializedExample(beam.PTransform):
         return read_csv_examples(pipeline, self._files, self._column_names, skip_header=True)
 
 
-class Executor(BaseExampleGenExecutor):
-    """Drop-in for TFX's CsvExampleGen executor (same examples, same splits)."""
+class Executor(ShuffledWriteExecutor):
+    """Drop-in for TFX's CsvExampleGen executor (same examples, same splits), writing each
+    split shuffled in bounded memory (components/shuffled_write.py) instead of through TFX's
+    Reshuffle."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return _CsvToSerializedExample

@@ -14,13 +14,13 @@ from typing import Any, Dict, List
 
 import apache_beam as beam
 from google.protobuf import json_format, struct_pb2
-from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
 
 from components import fast_csv
+from components.shuffled_write import ShuffledWriteExecutor
 
 COLUMNS_KEY = "columns"
 
@@ -66,7 +66,9 @@ class _HeaderlessCsvToExample(beam.PTransform):
         return fast_csv.read_csv_examples(pipeline, files, self._columns, skip_header=False)
 
 
-class Executor(BaseExampleGenExecutor):
+class Executor(ShuffledWriteExecutor):
+    """Writes each split shuffled in bounded memory (components/shuffled_write.py)."""
+
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return _HeaderlessCsvToExample
 

@@ -94,8 +94,11 @@ SPLIT_SOURCES = ("components/splits.py", "components/dataset_spec.py")
 # modules; TFX's cache key holds an executor's class path, not its source, so each gets the
 # fingerprint of its module as a parameter. None of them reads the dataset spec at run time
 # (what they need of it is in their other parameters), so dataset_spec.py is not among them.
-FAST_CSV_SOURCES = ("components/fast_csv.py",)
-HEADERLESS_CSV_SOURCES = ("components/headerless_csv.py", "components/fast_csv.py")
+FAST_CSV_SOURCES = ("components/fast_csv.py", "components/shuffled_write.py")
+HEADERLESS_CSV_SOURCES = ("components/headerless_csv.py", "components/fast_csv.py",
+                          "components/shuffled_write.py")
+PARQUET_SOURCES = ("components/parquet_input.py", "components/fast_csv.py",
+                   "components/shuffled_write.py")
 VALIDATION_SOURCES = ("components/validation.py",)
 EVALUATOR_SOURCES = ("components/evaluation.py",)
 PUSHER_SOURCES = ("components/pusher.py",)
@@ -187,6 +190,14 @@ def _example_gen(spec: DatasetSpec, data_root: str, input_pattern: str, span=Non
         return ImportExampleGen(input_base=data_root, input_config=input_config,
                                                output_config=output, **ranges)
     from tfx.components.example_gen.component import FileBasedExampleGen
+    if spec.format == "parquet":  # row groups spread over the workers, the CSV path's examples
+        from components import parquet_input
+        return FileBasedExampleGen(
+            input_base=data_root, input_config=input_config, output_config=output,
+            custom_config=_custom_config_with_code_version(
+                PARQUET_SOURCES, parquet_input.custom_config(spec.columns, spec.raw_columns)),
+            custom_executor_spec=parquet_input.EXECUTOR_SPEC,
+            **ranges).with_id("ParquetExampleGen")
     if spec.columns is not None:  # no header line: column names from the spec
         from components import headerless_csv
         return FileBasedExampleGen(

@@ -12,6 +12,7 @@ from pipeline.options import (MAX_BATCH, MAX_EPOCHS, MAX_STEPS, MIN_BATCH, MIN_S
                               MIN_STEPS_PER_EPOCH, RunOptions, TrainingOptions)
 
 DATA_EXTENSIONS = {"csv": ("*.csv", "*.txt", "*.csv.gz"),
+                   "parquet": ("*.parquet", "*.pq"),
                    "tfrecord": ("*.tfrecord", "*.tfrecords", "*.tfrecord.gz", "*.gz")}
 
 
@@ -26,11 +27,24 @@ def _csv_header(path, spec=None):
     return first
 
 
+def _parquet_columns(path):
+    """A Parquet file's column names (its footer only)."""
+    import pyarrow.parquet as pq
+    return pq.ParquetFile(path).schema_arrow.names
+
+
+def _file_columns(path, spec):
+    if spec.format == "parquet":
+        return _parquet_columns(path)
+    return _csv_header(path, spec)
+
+
 def resolve_input(data, spec):
     """`--data` (a file or a folder) -> (input_base, file pattern) for ExampleGen.
 
-    In a folder, CSV files whose header lacks a column the spec reads are left out (a folder of
-    mixed samples, like DeepCTR's, then still works); a clear error names what is missing."""
+    In a folder, CSV (or Parquet) files whose header lacks a column the spec reads are left out
+    (a folder of mixed samples, like DeepCTR's, then still works); a clear error names what is
+    missing."""
     data = os.path.abspath(data)
     if os.path.isfile(data):
         return os.path.dirname(data), os.path.basename(data)
@@ -47,9 +61,10 @@ def resolve_input(data, spec):
         files = sorted(glob.glob(os.path.join(data, pattern)))
         if not files:
             continue
-        if spec.format != "csv":
+        if spec.format not in ("csv", "parquet"):
             return data, pattern
-        missing = {f: [c for c in spec.raw_columns if c not in _csv_header(f, spec)] for f in files}
+        missing = {f: [c for c in spec.raw_columns if c not in _file_columns(f, spec)]
+                   for f in files}
         matching = [f for f in files if not missing[f]]
         if len(matching) == len(files):
             return data, pattern
@@ -67,8 +82,12 @@ def resolve_input(data, spec):
 
 
 def count_examples(input_base, pattern, spec_format, header=True):
-    """Number of examples in the input files (CSV: lines minus headers, when they have one)."""
+    """Number of examples in the input files (CSV: lines minus headers, when they have one;
+    Parquet: the rows its footer counts)."""
     files = sorted(glob.glob(os.path.join(input_base, pattern)))
+    if spec_format == "parquet":
+        import pyarrow.parquet as pq
+        return sum(pq.ParquetFile(path).metadata.num_rows for path in files)
     if spec_format == "csv":
         total = 0
         for path in files:

@@ -39,6 +39,7 @@ def _edit(root, relative_path):
 # The file each of the four components runs, and the spec whose ExampleGen runs it.
 EDITS = [("criteo", "components/fast_csv.py", "CsvExampleGen"),
          ("census_income", "components/headerless_csv.py", "CsvExampleGen"),
+         ("criteo", "components/shuffled_write.py", "CsvExampleGen"),
          ("criteo", "components/validation.py", "ExampleValidator"),
          ("criteo", "components/evaluation.py", "Evaluator"),
          ("criteo", "components/pusher.py", "Pusher")]
