@@ -22,10 +22,10 @@ def train(root, dataset, model_name, epochs, batch_size, learning_rate, early_st
     from components.dataset_spec import load_spec
     from components.model_builder import build_model, feature_columns, vocabulary_sizes
     from components.trainer import compile_model, fit
-    from ctr_models.tracing import skip_keras_autograph
+    from ctr_models.tracing import skip_autograph_of_graph_safe_code
     from benchmarks.sequence import latest_transform_output, split_dataset
 
-    skip_keras_autograph()
+    skip_autograph_of_graph_safe_code()
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     spec = load_spec(dataset)

@@ -51,9 +51,9 @@ def run(root, dataset, model_name, model_args, epochs=3, batch_size=256, learnin
     from components.dataset_spec import load_spec
     from components.model_builder import build_model, feature_columns, vocabulary_sizes
     from components.trainer import compile_model
-    from ctr_models.tracing import skip_keras_autograph
+    from ctr_models.tracing import skip_autograph_of_graph_safe_code
 
-    skip_keras_autograph()
+    skip_autograph_of_graph_safe_code()
     keras.utils.set_random_seed(seed)
     spec = load_spec(dataset)
     if embedding_init_std is not None:  # the same spec with another embedding init

@@ -1,6 +1,8 @@
 """Fixed costs of a fresh training process, up to the first training step and after: DeepFM
 import, build + compile, first step, the rest of the first `fit` (tracing), first `evaluate` and
-SavedModel export -- ctr_models with and without `ctr_models.tracing.skip_keras_autograph()`, and
+SavedModel export -- ctr_models with and without
+`ctr_models.tracing.skip_autograph_of_graph_safe_code()` (until 2026-12-07 it skipped tf_keras
+only; now ctr_models' layers too), and
 DeepCTR 0.9.4's DeepFM as its users run it (TensorFlow's defaults), on the same rows.
 
 Each setting runs in its own process (the autograph rule is process-wide and tracing caches are
@@ -23,7 +25,7 @@ TO_FIRST_STEP = STEPS[:3]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # child mode -> column title
 MODES = {"off": "ctr_models, autograph converts tf_keras (TF default)",
-         "on": "ctr_models, skip_keras_autograph() (the Trainer)",
+         "on": "ctr_models, skip_autograph_of_graph_safe_code() (the Trainer)",
          "deepctr": "DeepCTR 0.9.4 (TF default)"}
 
 
@@ -50,8 +52,8 @@ def measure(mode, rows=4096, batch_size=1024):
         from ctr_models.feature_column import DenseFeat, SparseFeat
         from ctr_models.models import DeepFM
         if mode == "on":
-            from ctr_models.tracing import skip_keras_autograph
-            skip_keras_autograph()
+            from ctr_models.tracing import skip_autograph_of_graph_safe_code
+            skip_autograph_of_graph_safe_code()
     lap(STEPS[0])
     columns = [SparseFeat(k, int(v.max()) + 1, 4) if np.issubdtype(v.dtype, np.integer)
                else DenseFeat(k, 1)

@@ -206,8 +206,8 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
     import tensorflow as tf
-    from ctr_models.tracing import skip_keras_autograph
-    skip_keras_autograph()
+    from ctr_models.tracing import skip_autograph_of_graph_safe_code
+    skip_autograph_of_graph_safe_code()
     load_before = _load()
     sizes = realistic_vocab_sizes(50, args.vocab_max)
     x, y, x_eval, y_eval, info = criteo_arrays(args.rows, vocab_sizes=sizes)

@@ -8,19 +8,29 @@ losses, metrics and optimizers (measured here: DeepFM's first `fit` 127 s -> 26 
 `evaluate` 25 s -> 8.5 s, on a busy 2-core machine; see BENCHMARKS.md). Keras never relied on
 that conversion, so adding `tf_keras` to the list changes no result.
 
-Nothing happens on import: the pipeline's Trainer calls `skip_keras_autograph()` before it
-builds the model, and library users may call it once at start-up.
+ctr_models' own layers are graph code too: like DeepCTR's, whose layers ran on TensorFlow 1
+without autograph, they use TensorFlow's control flow ops and no Python `if`/`while` on a tensor,
+so converting their `call` methods (each model's first trace of fit, predict and save) is pure
+cost: 20-30 % of a DeepFM or xDeepFM fit-save-load round trip. They are left unconverted too;
+every model test runs that way (tests/conftest.py), so a layer that needed autograph would fail
+there. User code, including a user's subclass of a ctr_models layer, is still converted.
+
+Nothing happens on import: the pipeline's Trainer calls `skip_autograph_of_graph_safe_code()`
+before it builds the model, and library users may call it once at start-up
+(`skip_keras_autograph` is its former name).
 """
 import logging
 
-__all__ = ["skip_keras_autograph"]
+__all__ = ["skip_autograph_of_graph_safe_code", "skip_keras_autograph"]
 
-_PACKAGE = "tf_keras"
+# packages whose code never relies on autograph (see above)
+GRAPH_SAFE_PACKAGES = ("tf_keras", "ctr_models")
 
 
-def skip_keras_autograph():
-    """Tells autograph not to convert tf_keras' own code (idempotent). Returns True when the
-    rule is in place, False when this TensorFlow version has no such hook (nothing changes)."""
+def skip_autograph_of_graph_safe_code():
+    """Tells autograph not to convert the code of GRAPH_SAFE_PACKAGES (idempotent). Returns True
+    when the rules are in place, False when this TensorFlow version has no such hook (nothing
+    changes)."""
     try:
         from tensorflow.python.autograph.core import config
     except ImportError:  # a TensorFlow without this private module: keep the default behaviour
@@ -28,7 +38,11 @@ def skip_keras_autograph():
                                             "with autograph conversion (slower first steps)")
         return False
     rules = tuple(config.CONVERSION_RULES)
-    if any(isinstance(r, config.DoNotConvert) and r.matches(_PACKAGE) for r in rules):
-        return True
-    config.CONVERSION_RULES = (config.DoNotConvert(_PACKAGE),) + rules
+    missing = [package for package in GRAPH_SAFE_PACKAGES
+               if not any(isinstance(r, config.DoNotConvert) and r.matches(package)
+                          for r in rules)]
+    config.CONVERSION_RULES = tuple(config.DoNotConvert(p) for p in missing) + rules
     return True
+
+
+skip_keras_autograph = skip_autograph_of_graph_safe_code  # the former name, kept for users

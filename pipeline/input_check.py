@@ -236,8 +236,9 @@ def check_model(spec, model_name: str, model_args: dict):
     linear, dnn = feature_columns(spec, sizes)
     from tf_keras import backend
 
-    from ctr_models.tracing import skip_keras_autograph
-    skip_keras_autograph()  # as the Trainer does: converting tf_keras' own code took ~13 s here
+    from ctr_models.tracing import skip_autograph_of_graph_safe_code
+    # as the Trainer does: converting tf_keras' own code took ~13 s here
+    skip_autograph_of_graph_safe_code()
     try:
         build_model(model_fn.__name__, spec, linear, dnn, model_args)
     except Exception as e:  # any failure here is the configuration's

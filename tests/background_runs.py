@@ -59,8 +59,8 @@ def in_a_subprocess(function):
 def run_and_pickle(module, name, folder, out):
     """The subprocess of an `in_a_subprocess` job: module.name(folder), pickled to `out` (written
     whole, then renamed, so a crash leaves no result to read)."""
-    from ctr_models.tracing import skip_keras_autograph
-    skip_keras_autograph()  # as conftest.py does in the suite's own process
+    from ctr_models.tracing import skip_autograph_of_graph_safe_code
+    skip_autograph_of_graph_safe_code()  # as conftest.py does in the suite's own process
     result = getattr(importlib.import_module(module), name)(folder)
     with open(out + ".partial", "wb") as f:
         pickle.dump(result, f)

@@ -55,6 +55,6 @@ def criteo_cli_root(background):
 
 # The pipeline's Trainer does the same: autograph need not convert tf_keras' own code, and the
 # suite's many first fits/saves then take seconds instead of tens of seconds each.
-from ctr_models.tracing import skip_keras_autograph  # noqa: E402
+from ctr_models.tracing import skip_autograph_of_graph_safe_code  # noqa: E402
 
-skip_keras_autograph()
+skip_autograph_of_graph_safe_code()

@@ -31,7 +31,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
-from ctr_models.tracing import skip_keras_autograph
+from ctr_models.tracing import skip_autograph_of_graph_safe_code
 from components.dataset_spec import DatasetSpec
 from components.model_builder import build_model, feature_columns, vocabulary_sizes
 from components.raw_examples import RAW_SCHEMA_FILE
@@ -99,7 +99,7 @@ class StandInTransform:
 
 def export_model(path, seed):
     """A SavedModel as the Trainer's run_fn exports one (untrained: scores differ by seed)."""
-    skip_keras_autograph()  # as run_fn does: the first save would convert Keras' own code
+    skip_autograph_of_graph_safe_code()  # as run_fn does
     keras.utils.set_random_seed(seed)
     tft_output = StandInTransform()
     linear, dnn = feature_columns(SPEC, vocabulary_sizes(SPEC, tft_output))
