@@ -28,7 +28,7 @@ Example (data/specs/criteo.yaml)::
     evaluation: {auc_threshold: 0.6, auc_change_threshold: -0.01}
     # also slice_top_values (default 100): the limit for every vocabulary-encoded slice feature
     split: {train: 8, validation: 1, test: 1}   # the default; see "Splits" below
-    drift: {categorical_linf: 0.3, numeric_js: 0.3}   # the defaults; see "Drift" below
+    drift: {categorical_linf: 0.3, numeric_js: 0.6}   # the defaults; see "Drift" below
 
 Splits: three roles, so that no row that informed a training decision is in the test split.
 - `train`: the rows the model is fitted on (and Transform's vocabularies and scaling are
@@ -58,8 +58,11 @@ run (skew):
 - `categorical_linf` (default 0.3): the L-infinity distance of a text (categorical) column, the
   largest change of any one value's share of the rows; consecutive spans of the generated
   Criteo data drifting by `drift=0.3` measure <= 0.12, a span shifted by `drift=1.0` up to 0.8;
-- `numeric_js` (default 0.3): the approximate Jensen-Shannon divergence (0 = same histogram,
-  1 = disjoint) of a numeric column's histograms;
+- `numeric_js` (default 0.6): the approximate Jensen-Shannon divergence (0 = same histogram,
+  1 = disjoint) of a numeric column's histograms. TFDV approximates it from 10-bucket histograms,
+  which is coarse for heavy-tailed counts: spans of the generated Criteo data drawn from one
+  distribution measure up to 0.46 (4,800 train rows each) and 0.53 (800 against 4,800), while
+  multiplying every dense column by 10 measures 0.49-0.83;
 - `skew_categorical_linf`, `skew_numeric_js` (default: the drift thresholds): the same for train
   vs test; skew is measured and shown (summary, report), it does not stop the run;
 - `features` (default: every dense, sparse and multi_value feature): the columns compared.
@@ -285,7 +288,7 @@ class DriftSpec:
     """Drift and skew thresholds (see "Drift" in the module docstring); `features` empty: every
     dense, sparse and multi_value feature."""
     categorical_linf: float = 0.3
-    numeric_js: float = 0.3
+    numeric_js: float = 0.6
     skew_categorical_linf: Optional[float] = None  # None: categorical_linf
     skew_numeric_js: Optional[float] = None  # None: numeric_js
     features: tuple = ()
