@@ -194,3 +194,36 @@ def test_the_cli_finds_a_refusal_in_the_error_chain_and_parses_allow_drift():
     base = ["--root", "r", "--data", "d"]
     assert retrain_options(parser.parse_args(base + ["--allow-drift"])).allow_drift is True
     assert retrain_options(parser.parse_args(base)).allow_drift is False
+
+
+def test_the_report_has_a_drift_table_when_the_run_checked_drift():
+    from components.drift import Distance, result_dict
+    from pipeline.reporting.html import render_html
+    from pipeline.reporting.summary import RunReport
+
+    def page(drift):
+        run = RunReport(pipeline_name="p", run_id="run-2", components=[], overall={},
+                        slices=[], blessed=None, pushed_model=None, evaluation_uri=None,
+                        model_uri=None, training={}, drift=drift)
+        return render_html({
+            "run": run, "root": "/tmp/root", "has_baseline": False, "intervals": False,
+            "tasks": [], "blessed": None, "validation_ok": None, "failures": [],
+            "data": {"splits": [], "anomalies": [], "features": []}, "lineage": [],
+            "spec": {}, "spec_json": "{}", "model": "DeepFM", "model_args": {},
+            "training": {}, "training_config": {}, "pushed_version": None,
+            "leaderboard": None, "small_slice": 50, "generated": "2026-12-07 10:00"})
+    drift = json.loads(json.dumps(result_dict(
+        {"uri": "u", "run_id": "run-1", "span": 3},
+        [Distance("C1", "categorical_linf", 0.7, 0.3), Distance("I1", "numeric_js", 0.2, 0.6)],
+        [Distance("C1", "categorical_linf", 0.01, 0.3)], True)))
+    shown = page(drift)
+    assert "span 3, the last span trained on (run <code>run-1</code>)" in shown
+    assert "1 feature(s) above the threshold</b>, trained anyway (--allow-drift)" in shown
+    # feature, comparator, distance, threshold, verdict; largest distance first
+    drift_rows = ('<td class="l">C1</td><td class="l">L-infinity</td><td>0.7000</td>'
+                  '<td>0.3000</td><td class="l">above</td></tr>\n'
+                  '  <tr><td class="l">I1</td><td class="l">Jensen-Shannon</td><td>0.2000</td>'
+                  '<td>0.6000</td><td class="l">ok</td>')
+    assert drift_rows in shown
+    assert '<th class="l">skew: train vs test (not a gate): feature</th>' in shown
+    assert 'id="drift"' not in page(None)  # runs without the check (run, demo) show nothing
