@@ -839,8 +839,8 @@ def spec_without_gates(spec: DatasetSpec) -> Dict:
     """The spec as HistoryBuilder, CurateSchema, Transform and the Trainer read it
     (spec_from_config): without `evaluation`, `drift`, the per-label thresholds and the bundled
     sample's name, which only the Evaluator (through components.evaluation.eval_config), the drift
-    check (components/drift.py) and the CLI use. Their parameters are part of their cache key, so a new threshold or slice re-runs the
-    Evaluator and Pusher (or the drift check) only."""
+    check (components/drift.py) and the CLI use. Their parameters are part of their cache key,
+    so a new threshold or slice re-runs the Evaluator and Pusher (or the drift check) only."""
     config = spec.to_dict()
     del config["evaluation"], config["sample"], config["drift"]
     for label in config["labels"]:

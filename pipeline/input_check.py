@@ -19,9 +19,10 @@ file, the row (the header is row 1), the field, the value and what to do:
 CRLF line endings are fine (ExampleGen strips them too). `check_split_sizes` refuses inputs so
 small that a split would likely be empty: by the shares for a hash or time-order split, by the
 rows counted per split for a split by files (the spec's `split.files` patterns, or `train/`,
-`validation/` and `test/` folders) or by a column's values (`split_row_counts`). `check_model` builds the model from the
-spec's feature columns with dummy vocabulary sizes, so a wrong model name, a misspelt argument or
-an impossible configuration fails before any component runs.
+`validation/` and `test/` folders) or by a column's values (`split_row_counts`).
+`check_model` builds the model from the spec's feature columns with dummy vocabulary sizes, so a
+wrong model name, a misspelt argument or an impossible configuration fails before any component
+runs.
 """
 import csv
 import difflib
