@@ -525,9 +525,9 @@ def test_cli_spec_error_is_one_line_and_verbose_adds_the_traceback(tmp_path):
     assert code == 2, output
     assert output.strip().splitlines() == [
         f"error: {spec}: <top level>: unknown keys ['labls'] (did you mean 'labels'?); allowed: "
-        f"['behaviour', 'columns', 'dense', 'dense_defaults', 'description', 'evaluation', "
-        f"'format', 'labels', 'multi_value', 'multi_value_defaults', 'name', 'sample', 'slices', "
-        f"'sparse', 'sparse_defaults', 'split']"], output
+        f"['behaviour', 'columns', 'dense', 'dense_defaults', 'description', 'drift', "
+        f"'evaluation', 'format', 'labels', 'multi_value', 'multi_value_defaults', 'name', "
+        f"'sample', 'slices', 'sparse', 'sparse_defaults', 'split']"], output
     code, output = run_cli("run", "--dataset", str(spec), "--verbose")
     assert code == 2 and "Traceback" in output and output.strip().splitlines()[-1].startswith(
         f"error: {spec}: <top level>: unknown keys"), output
