@@ -251,8 +251,7 @@ def check_split_sizes(rows: int, spec, source: str, counted: Optional[Dict[str, 
     split_row_counts), a split without rows; else a share of the rows (hash or time order)
     expected under MIN_ROWS_PER_SPLIT."""
     if counted is not None:
-        how = ("files" if spec.split_order != "values" else
-               f"values of {spec.split_by}")
+        how = f"values of {spec.split_by}" if spec.split_order == "values" else "files"
         empty = [name for name, n in counted.items() if n == 0]
         if empty:
             sizes = ", ".join(f"{name} {n}" for name, n in counted.items())
