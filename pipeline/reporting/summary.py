@@ -109,7 +109,8 @@ def _distance(row):
 
 def drift_lines(drift: Optional[Dict]) -> List[str]:
     """The summary's lines about retrain's drift check: drift from the last trained span (the
-    features above their threshold, else the largest distance) and train/test skew."""
+    features above their threshold, else the one closest to its threshold) and train/test
+    skew."""
     if not drift:
         return []
     lines = []
@@ -134,8 +135,8 @@ def _verdict(rows, note_when_exceeded):
         return "ABOVE the thresholds: " + "; ".join(map(_distance, exceeded)) + note
     if not rows:
         return "no feature compared"
-    largest = max(rows, key=lambda r: r["distance"] / r["threshold"])
-    return f"within the thresholds ({len(rows)} features; closest: {_distance(largest)})"
+    closest = max(rows, key=lambda r: r["distance"] / r["threshold"])
+    return f"within the thresholds ({len(rows)} features; closest: {_distance(closest)})"
 
 
 def _format_metrics(values):
