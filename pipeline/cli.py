@@ -22,12 +22,25 @@ def _short_error(error):
     return f"{type(error).__name__}: {text[:300]}"
 
 
+def drift_refusal(error):
+    """The message of the drift gate's DriftFound (components/drift.py) when `error` is one or
+    was raised from one; else None."""
+    from components.drift import DriftFound
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, DriftFound):
+            return str(error)
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def run_with_progress(root, verbose, run):
     """`run(out)` (a pipeline run into `root` that prints its summary through `out`) as a person
     should see it: a line per component, the summary, the paths of the HTML report and of the full
     log (everything else is in the log; with `verbose`, the log streams to the terminal). A failure
     prints the failing component, the error and the log path; the exit status is then 1 (2 for bad
-    input)."""
+    input; retrain's drift gate: the drifted features and pipeline.retrain.DRIFT_EXIT_STATUS)."""
     from pipeline.progress import QuietRun, rename_log
     from pipeline.reporting.metadata import latest_run_id
     quiet = QuietRun(root, verbose=verbose, pipeline_root=os.path.join(root, "pipeline_root"))
@@ -52,6 +65,12 @@ def run_with_progress(root, verbose, run):
         except Exception as error:  # the full traceback goes to the log, not the console
             logging.exception("Run failed")
             log = final_log_path()
+            refusal = drift_refusal(error)
+            if refusal is not None:  # retrain's drift gate: the whole message, its own status
+                from pipeline.retrain import DRIFT_EXIT_STATUS
+                quiet.print(f"DRIFT in {quiet.progress.current or 'DriftCheck'}: {refusal}")
+                quiet.print(f"Full log: {log}" if log else "(log above)")
+                return DRIFT_EXIT_STATUS
             quiet.print(f"FAILED in {quiet.progress.current or 'pipeline set-up'}: "
                         f"{_short_error(error)}")
             quiet.print(f"Full log: {log}" if log else "(log above)")

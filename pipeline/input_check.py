@@ -17,22 +17,29 @@ file, the row (the header is row 1), the field, the value and what to do:
   counted, with the first offender named, because such rows must not be trained on silently.
 
 CRLF line endings are fine (ExampleGen strips them too). `check_split_sizes` refuses inputs so
-small that a hash split would likely leave a split empty. `check_model` builds the model from the
-spec's feature columns with dummy vocabulary sizes, so a wrong model name, a misspelt argument or
-an impossible configuration fails before any component runs.
+small that a split would likely be empty: by the shares for a hash or time-order split, by the
+rows counted per split for a split by files (the spec's `split.files` patterns, or `train/`,
+`validation/` and `test/` folders) or by a column's values (`split_row_counts`).
+`check_model` builds the model from the spec's feature columns with dummy vocabulary sizes, so a
+wrong model name, a misspelt argument or an impossible configuration fails before any component
+runs.
 """
 import csv
 import difflib
+import fnmatch
 import gzip
 import io
 import math
 import os
-from collections import defaultdict
-from typing import Dict, List
+from collections import Counter, defaultdict
+from typing import Dict, List, Optional
 
 # The expected size of the smallest split must reach this: with an expected 10 rows, a hash split
 # leaves it empty with probability (1 - share)^rows < 1e-4 for the usual 9:1 split.
 MIN_ROWS_PER_SPLIT = 10
+# The split roles (components.dataset_spec.SPLIT_NAMES, and the split folders of
+# pipeline.spans.SPLIT_FOLDERS; not imported, so that this check imports nothing of the components)
+SPLIT_NAMES = ("train", "validation", "test")
 _INT64 = 2**63
 _BOM = b"\xef\xbb\xbf"
 
@@ -94,17 +101,30 @@ def _label_problem(label, cell):
     return None
 
 
-def check_csv_files(files: List[str], spec) -> Dict[str, int]:
+def check_csv_files(files: List[str], spec, split_values: Optional[Counter] = None
+                    ) -> Dict[str, int]:
     """Checks every CSV input file (see the module docstring); returns {file: data rows}.
-    Raises InputCheckError at the first problem (labels: after the whole file, with a count)."""
+    Raises InputCheckError at the first problem (labels: after the whole file, with a count).
+    `split_values`: counts the rows per value of the spec's `split.by` column into it."""
     rows = {}
     headers = defaultdict(list)  # folder -> [(file, header)]
     for path in sorted(files):
-        rows[path] = _check_file(path, spec, headers[os.path.dirname(path)])
+        rows[path] = _check_file(path, spec, headers[os.path.dirname(path)], split_values)
     return rows
 
 
-def _check_file(path, spec, folder_headers):
+def _value_text(cell):
+    """A cell as the spec's split `values` hold it (components.splits.value_text: integral
+    numbers as decimal integers)."""
+    text = cell.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
+def _check_file(path, spec, folder_headers, split_values=None):
     name = path
     if os.path.getsize(path) == 0:
         raise InputCheckError(f"{name}: empty file (a CSV file needs a header line and rows); "
@@ -150,6 +170,7 @@ def _check_file(path, spec, folder_headers):
                 header = list(spec.columns)
             index = {c: i for i, c in enumerate(header)}
             checked = [(c, index[c]) for c in list(labels) + sorted(dense) if c in index]
+            split_column = index.get(spec.split_by) if split_values is not None else None
             for cells in reader:
                 row = start
                 start = reader.line_num + 1
@@ -160,6 +181,8 @@ def _check_file(path, spec, folder_headers):
                         f"{name} row {row}: {len(cells)} fields, the header has {len(header)}; "
                         f"fix the row (a comma inside a value needs quotes) or remove it")
                 count += 1
+                if split_column is not None:
+                    split_values[_value_text(cells[split_column])] += 1
                 for column, i in checked:
                     cell = cells[i]
                     if column in dense and cell.strip():
@@ -195,16 +218,56 @@ def _check_file(path, spec, folder_headers):
     return count
 
 
-def check_split_sizes(rows: int, spec, source: str):
-    """Refuses data so small that a hash split would likely leave a split empty."""
+def _is_split_folder(folder):
+    """A train/, validation/ or test/ folder beside the other two (pipeline.spans.split_folders:
+    such folders decide the splits)."""
+    parent = os.path.dirname(folder)
+    return (os.path.basename(folder) in SPLIT_NAMES
+            and all(os.path.isdir(os.path.join(parent, name)) for name in SPLIT_NAMES))
+
+
+def split_row_counts(spec, rows: Dict[str, int],
+                     split_values: Optional[Counter] = None) -> Optional[Dict[str, int]]:
+    """{split: rows} where the input decides each row's split without shares: the spec's
+    `split.files` patterns (a file in every split whose pattern matches its path's end, as
+    ExampleGen's input splits read it), train/validation/test folders, or the values of the
+    `split.by` column (`split_values`, counted by check_csv_files); None for a hash or
+    time-order split, whose sizes follow the shares. `rows`: {file: data rows}."""
+    if spec.split_order == "values" and split_values is not None:
+        return {name: sum(split_values[v] for v in values) for name, values in spec.split_values}
+    if spec.split_order == "files":
+        return {name: sum(n for path, n in rows.items()
+                          if fnmatch.fnmatch(path, os.path.join("*", pattern)))
+                for name, pattern in spec.split_files}
+    folders = {path: os.path.dirname(os.path.abspath(path)) for path in rows}
+    if rows and all(_is_split_folder(folder) for folder in folders.values()):
+        return {name: sum(n for path, n in rows.items()
+                          if os.path.basename(folders[path]) == name) for name in SPLIT_NAMES}
+    return None
+
+
+def check_split_sizes(rows: int, spec, source: str, counted: Optional[Dict[str, int]] = None):
+    """Refuses data so small that a split would likely be empty: with `counted` (rows per split,
+    split_row_counts), a split without rows; else a share of the rows (hash or time order)
+    expected under MIN_ROWS_PER_SPLIT."""
+    if counted is not None:
+        how = f"values of {spec.split_by}" if spec.split_order == "values" else "files"
+        empty = [name for name, n in counted.items() if n == 0]
+        if empty:
+            sizes = ", ".join(f"{name} {n}" for name, n in counted.items())
+            raise InputCheckError(
+                f"{source}: the {' and '.join(empty)} split{'s' * (len(empty) > 1)} would get no "
+                f"rows (rows per split, assigned by {how}: {sizes}); give each split rows")
+        return
     weights = dict(spec.split)
     total = sum(weights.values())
     smallest = min(weights, key=weights.get)
     needed = math.ceil(MIN_ROWS_PER_SPLIT * total / weights[smallest])
+    how = "by hash" if spec.split_order == "hash" else f"in time order of {spec.split_by}"
     if rows < needed:
         raise InputCheckError(
             f"{source}: {rows} rows; the {smallest} split ({weights[smallest]}/{total} of the "
-            f"rows, assigned by hash) would get ~{rows * weights[smallest] / total:.1f} rows and "
+            f"rows, assigned {how}) would get ~{rows * weights[smallest] / total:.1f} rows and "
             f"may be empty: give at least {needed} rows")
 
 
@@ -255,12 +318,14 @@ def check_model(spec, model_name: str, model_args: dict):
 
 def check_input(spec, file_groups: Dict[str, List[str]]):
     """The pre-flight scan of a run's input: {what ExampleGen splits (the data, or a span):
-    [its files]}. CSV files are checked row by row (check_csv_files); each group must be large
-    enough for its split (check_split_sizes). TFRecord input is left to ExampleGen."""
+    [its files]}. CSV files are checked row by row (check_csv_files); each group's splits must get
+    rows (check_split_sizes, by the split's kind). TFRecord input is left to ExampleGen."""
     if spec.format != "csv":
         return
     for source, files in file_groups.items():
         if not files:
             raise InputCheckError(f"{source}: no input files")
-        rows = check_csv_files(files, spec)
-        check_split_sizes(sum(rows.values()), spec, source)
+        split_values = Counter() if spec.split_order == "values" else None
+        rows = check_csv_files(files, spec, split_values)
+        check_split_sizes(sum(rows.values()), spec, source,
+                          split_row_counts(spec, rows, split_values))

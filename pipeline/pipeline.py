@@ -1,6 +1,6 @@
 """The TFX pipeline: ExampleGen -> StatisticsGen -> SchemaGen -> CurateSchema -> ExampleValidator
--> Transform -> Trainer -> (latest blessed model) -> Evaluator -> Pusher, all driven by one
-dataset spec and one model config."""
+(-> DriftCheck, for retrain) -> Transform -> Trainer -> (latest blessed model) -> Evaluator ->
+Pusher, all driven by one dataset spec and one model config."""
 import dataclasses
 import json
 import os
@@ -24,6 +24,7 @@ from components.evaluation import Evaluator, eval_config, slice_limits
 from components.history import HistoryBuilder
 from components import pusher as atomic_pusher
 from components import validation
+from components.drift import DriftCheck
 from components.schema import CurateSchema
 from components.splits import UNSPLIT, SplitByColumn
 
@@ -47,6 +48,15 @@ class RunPaths:
     @property
     def serving_dir(self):
         return os.path.join(self.root, "serving")
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftGate:
+    """retrain's drift check (components/drift.py): `baseline`, the last trained span's
+    statistics ({"uri", "run_id", "span"}, from ML-Metadata; None on a root's first run: skew
+    only); `allow` (--allow-drift) records drift instead of stopping the run."""
+    baseline: Optional[Dict] = None
+    allow: bool = False
 
 
 @dataclasses.dataclass
@@ -100,6 +110,7 @@ HEADERLESS_CSV_SOURCES = ("components/headerless_csv.py", "components/fast_csv.p
 PARQUET_SOURCES = ("components/parquet_input.py", "components/fast_csv.py",
                    "components/shuffled_write.py")
 VALIDATION_SOURCES = ("components/validation.py",)
+DRIFT_SOURCES = ("components/drift.py",)
 EVALUATOR_SOURCES = ("components/evaluation.py",)
 PUSHER_SOURCES = ("components/pusher.py",)
 
@@ -214,6 +225,11 @@ def _example_gen(spec: DatasetSpec, data_root: str, input_pattern: str, span=Non
         custom_executor_spec=fast_csv.EXECUTOR_SPEC, **ranges).with_id("CsvExampleGen")
 
 
+def default_pipeline_name(spec: DatasetSpec) -> str:
+    """The pipeline's name in ML-Metadata when create_pipeline is given none."""
+    return f"ctr_{spec.name}"
+
+
 def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
                     training: TrainingConfig, input_pattern: str = "*",
                     enable_cache: bool = True,
@@ -222,7 +238,8 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
                     metadata_connection_config=None,
                     spans: Optional[List[int]] = None,
                     confidence_intervals: bool = False,
-                    allow_anomalies: bool = False) -> tfx_pipeline.Pipeline:
+                    allow_anomalies: bool = False,
+                    drift_gate: Optional[DriftGate] = None) -> tfx_pipeline.Pipeline:
     """The whole pipeline for `spec` reading `data_root`, writing under `paths`.
 
     `spans` (with a span spec in `input_pattern`, see pipeline/spans.py): the spans to train on,
@@ -232,7 +249,9 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
     validation and evaluation look at the newest span only.
 
     ExampleValidator fails the run when the data has anomalies against the curated schema
-    (components/validation.py), unless `allow_anomalies`."""
+    (components/validation.py), unless `allow_anomalies`. With `drift_gate` (retrain), a
+    DriftCheck after StatisticsGen fails the run when the newest span drifted from the last
+    trained one (components/drift.py), unless the gate allows it; Transform waits for it."""
     from pipeline.clone import pin_this_clone
     pin_this_clone()  # Beam workers and other processes the run starts import this clone
     window_gens = []
@@ -295,6 +314,12 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
         force_tf_compat_v1=True, disable_analyzer_cache=True,
         disable_statistics=True)
     transform.add_upstream_node(example_validator)  # nothing is transformed before the gate
+    drift_check = None
+    if drift_gate is not None:
+        drift_check = DriftCheck(statistics=statistics_gen.outputs["statistics"], spec=spec,
+                                 baseline=drift_gate.baseline, allow_drift=drift_gate.allow,
+                                 code_version=code_version(DRIFT_SOURCES))
+        transform.add_upstream_node(drift_check)  # nor before the drift gate
     trainer = Trainer(
         run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"], schema=schema,
@@ -325,12 +350,13 @@ def create_pipeline(spec: DatasetSpec, data_root: str, paths: RunPaths,
         metadata_connection_config = metadata.sqlite_metadata_connection_config(
             paths.metadata_path)
     return tfx_pipeline.Pipeline(
-        pipeline_name=pipeline_name or f"ctr_{spec.name}",
+        pipeline_name=pipeline_name or default_pipeline_name(spec),
         pipeline_root=paths.pipeline_root,
         components=(window_gens or [example_gen]) + ([column_split] if column_split else [])
         + ([history] if history else []) + [
-            statistics_gen, schema_gen, curate_schema, example_validator, transform, trainer,
-            baseline, evaluator, pusher],
+            statistics_gen, schema_gen, curate_schema, example_validator]
+        + ([drift_check] if drift_check else [])
+        + [transform, trainer, baseline, evaluator, pusher],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [])

@@ -11,7 +11,12 @@ auc_change_threshold, and pushes it as a new version under R/serving when blesse
 
 `--warm-start` initialises the model from the last pushed model (components/warm_start.py: rows
 of recomputed vocabularies are remapped by token; another model or feature set trains fresh, with
-the reason logged)."""
+the reason logged).
+
+Drift gate (components/drift.py): the newest span's statistics are compared with those of the last
+span a model was trained on (found in the root's ML-Metadata); a span that drifted beyond the
+spec's `drift` thresholds stops the run before Transform (the CLI exits with DRIFT_EXIT_STATUS),
+naming each drifted feature and its distance; `--allow-drift` trains anyway and records it."""
 import dataclasses
 import json
 import logging
@@ -24,6 +29,9 @@ from pipeline.options import RunOptions
 log = logging.getLogger(__name__)
 # --lock-timeout's default: a daily retrain that still holds the lock after 6 h is taken as hung
 LOCK_TIMEOUT_S = 6 * 3600
+# the CLI's exit status when the drift gate refused the new span (1: failure, 2: bad input,
+# 3: root in use, 4: root blocked for longer than --lock-timeout)
+DRIFT_EXIT_STATUS = 5
 
 
 @dataclasses.dataclass
@@ -124,6 +132,8 @@ class RetrainOptions:
     # seconds another run may hold the root's lock before this one fails (exit 4) instead of
     # stepping aside (exit 3): a hung holder then shows as a failed scheduled run
     lock_timeout: float = None  # None: LOCK_TIMEOUT_S
+    # train on a span that drifted from the last trained one (the drift is recorded and logged)
+    allow_drift: bool = False
 
 
 def retrain_unlocked(options: RetrainOptions, out=print) -> RetrainResult:
@@ -153,7 +163,7 @@ def retrain_unlocked(options: RetrainOptions, out=print) -> RetrainResult:
     out(f"Spans available: {span_input.available[0]}..{span_input.available[-1]}; "
         f"training on {', '.join(map(str, span_input.spans))}")
     start = time.time()
-    report = run_pipeline(run, warm_start=warm_start)
+    report = run_pipeline(run, warm_start=warm_start, allow_drift=options.allow_drift)
     seconds = time.time() - start
     result = RetrainResult(
         report=report, spans=report.spans, seconds=seconds,
@@ -179,7 +189,8 @@ def _command(options: RetrainOptions):
     run = options.run
     return (f"retrain --dataset {run.dataset} --data {run.data}"
             + (f" --window {run.window}" if run.window else "")
-            + (" --warm-start" if options.warm_start else ""))
+            + (" --warm-start" if options.warm_start else "")
+            + (" --allow-drift" if options.allow_drift else ""))
 
 
 def add_retrain_args(parser):
@@ -191,6 +202,10 @@ def add_retrain_args(parser):
                              "remapped by token; another model/feature set trains fresh)")
     parser.add_argument("--force", action="store_true",
                         help="run even when the newest finished run trained on the same spans")
+    parser.add_argument("--allow-drift", action="store_true",
+                        help="train even when the new span drifted from the last trained one "
+                             "beyond the spec's drift thresholds (without it: exit "
+                             f"{DRIFT_EXIT_STATUS}, before Transform)")
     parser.add_argument("--lock-timeout", type=float, default=LOCK_TIMEOUT_S, metavar="SECONDS",
                         help="when another run holds the root: exit 3 (skipped) if it has held "
                              "it for less than this, else exit 4 (failed: it may hang); "
@@ -204,7 +219,7 @@ def retrain_options(args) -> RetrainOptions:
     """The parsed `add_retrain_args` arguments."""
     from pipeline.options import run_options
     return RetrainOptions(run=run_options(args), warm_start=args.warm_start, force=args.force,
-                          lock_timeout=args.lock_timeout)
+                          lock_timeout=args.lock_timeout, allow_drift=args.allow_drift)
 
 
 def retrain_cli(options: RetrainOptions, out=print):

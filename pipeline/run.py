@@ -214,10 +214,13 @@ def resolve_training(training: TrainingOptions, spec, examples: int, warm_start=
     return schedule, config
 
 
-def run_pipeline(options: RunOptions, warm_start: Optional[dict] = None):
+def run_pipeline(options: RunOptions, warm_start: Optional[dict] = None,
+                 allow_drift: Optional[bool] = None):
     """Checks the input and the model, runs the pipeline of `options` and returns its summary
     (pipeline.reporting.summary.RunReport). `warm_start`: the previous model to initialise the Trainer from
-    (pipeline.retrain), None for a fresh model."""
+    (pipeline.retrain), None for a fresh model. `allow_drift` (retrain): None, no drift check;
+    else the run checks drift from the last trained span (its statistics found in the root's
+    ML-Metadata) and stops before Transform on drift unless `allow_drift` is True."""
     from components.dataset_spec import SpecError, load_spec
 
     try:
@@ -244,7 +247,8 @@ def run_pipeline(options: RunOptions, warm_start: Optional[dict] = None):
     except ValueError as error:  # InputCheckError
         raise SystemExit(str(error)) from None
     # TFX is imported only now: importing it takes ~10 s, and bad input should not wait for it.
-    from pipeline.pipeline import RunPaths, beam_args, combine_beam_args, create_pipeline
+    from pipeline.pipeline import (DriftGate, RunPaths, beam_args, combine_beam_args,
+                                   create_pipeline, default_pipeline_name)
     from pipeline.reporting.summary import read_run
     from pipeline.tfx_packaging import skip_self_packaging_for_local_runners
     size = sum(os.path.getsize(p) for p in files)
@@ -259,6 +263,11 @@ def run_pipeline(options: RunOptions, warm_start: Optional[dict] = None):
     schedule, training_config = resolve_training(training, spec, examples, warm_start)
     if schedule.chosen:
         logging.info("%s", schedule.describe())
+    drift_gate = None
+    if allow_drift is not None:
+        from pipeline.reporting.metadata import last_trained_statistics
+        drift_gate = DriftGate(baseline=last_trained_statistics(
+            paths.metadata_path, default_pipeline_name(spec)), allow=allow_drift)
     with _beam_services(mode, paths) as services:
         pipeline_args = services.pipeline_args() if services else beam_args(mode)
         pipeline = create_pipeline(spec, input_base, paths, training_config,
@@ -267,7 +276,8 @@ def run_pipeline(options: RunOptions, warm_start: Optional[dict] = None):
                                                                         options.beam.args),
                                    spans=span_input.spans if span_input else None,
                                    confidence_intervals=options.confidence_intervals,
-                                   allow_anomalies=options.allow_anomalies)
+                                   allow_anomalies=options.allow_anomalies,
+                                   drift_gate=drift_gate)
         logging.info("Running %s on %s/%s (%.1f MB, beam %s) into %s", pipeline.pipeline_info
                      .pipeline_name, input_base, pattern, size / 2**20, mode, paths.root)
         skip_self_packaging_for_local_runners()  # see pipeline/tfx_packaging.py

@@ -187,13 +187,13 @@ def test_retrain_and_kubeflow_declare_their_options_with_the_shared_functions():
     add_run_args(run_parser)
     add_retrain_args(retrain_parser)
     run_flags = {a.dest for a in run_parser._actions}
-    assert run_flags | {"warm_start", "force", "lock_timeout"} == {
+    assert run_flags | {"warm_start", "force", "lock_timeout", "allow_drift"} == {
         a.dest for a in retrain_parser._actions}
 
 
 def _fake_run_pipeline(seen):
-    def run_pipeline(run_options, warm_start=None):
-        seen.append((run_options, warm_start))
+    def run_pipeline(run_options, warm_start=None, allow_drift=None):
+        seen.append((run_options, warm_start, allow_drift))
         return types.SimpleNamespace(format=lambda **kwargs: "summary", spans=[1, 2],
                                      components=[], training={}, overall={}, blessed=True,
                                      pushed_model=None)
@@ -210,8 +210,9 @@ def test_demo_runs_its_options_on_the_generated_data(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline.run, "run_pipeline", _fake_run_pipeline(seen))
     said = []
     demo(options, out=said.append)
-    (run, _), = seen
+    (run, _, allow_drift), = seen
     assert run == dataclasses.replace(options.run, data=str(tmp_path / "data"))
+    assert allow_drift is None  # no drift check: that is retrain's
     assert options.run.data is None  # the given options are left as they were
     assert said[0] == "summary" and said[1].startswith("Oracle AUC")
 
@@ -230,7 +231,8 @@ def test_retrain_runs_the_newest_spans_with_its_options(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline.run, "run_pipeline", _fake_run_pipeline(seen))
     said = []
     retrain(options, out=said.append)
-    assert seen == [(options.run, None)]  # nothing pushed yet: a fresh model
+    # nothing pushed yet: a fresh model; the drift gate on (no --allow-drift)
+    assert seen == [(options.run, None, False)]
     assert "Warm start: nothing pushed yet in this root; training a fresh model" in said
     assert "training on 2, 3" in said[-1]
 

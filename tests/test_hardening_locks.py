@@ -39,4 +39,8 @@ def test_the_unit_counts_only_stepping_aside_as_success():
         lines = [line.strip() for line in f if not line.lstrip().startswith("#")]
     assert "SuccessExitStatus=3" in lines
     assert not [line for line in lines if line.startswith("SuccessExitStatus=") and "4" in line]
+    # a span refused by the drift gate fails the unit too: someone must look at the data
+    from pipeline.retrain import DRIFT_EXIT_STATUS
+    assert not [line for line in lines if line.startswith("SuccessExitStatus=")
+                and str(DRIFT_EXIT_STATUS) in line]
     assert any(line.startswith("TimeoutStartSec=") for line in lines)

@@ -117,6 +117,35 @@ def test_tiny_data_would_leave_a_split_empty(tmp_path):
     check_split_sizes(100, CRITEO, "x")  # enough
 
 
+def test_file_and_value_splits_count_each_splits_rows_instead_of_shares(tmp_path):
+    """60 rows are too few for the 8:1:1 shares (above), but where the files or a column's values
+    decide the splits, the rows of each split are counted: 40/10/10 is enough, an empty split is
+    named."""
+    import dataclasses
+    for name, n in (("train", 40), ("validation", 10), ("test", 10)):
+        (tmp_path / "folders" / name).mkdir(parents=True)
+        _csv(tmp_path / "folders" / name / "part.csv", _rows(n))
+    folder_files = sorted(str(p) for p in (tmp_path / "folders").glob("*/part.csv"))
+    check_input(CRITEO, {"folders": folder_files})
+    by_files = dataclasses.replace(CRITEO, split_order="files", split_files=(
+        ("train", "day_[0-3].csv"), ("validation", "day_4.csv"), ("test", "day_5.csv")))
+    days = [_csv(tmp_path / f"day_{d}.csv", _rows(10)) for d in range(5)]  # no day_5: no test
+    with pytest.raises(InputCheckError, match=re.escape(
+            "days: the test split would get no rows (rows per split, assigned by files: "
+            "train 40, validation 10, test 0); give each split rows")):
+        check_input(by_files, {"days": days})
+    check_input(by_files, {"days": days + [_csv(tmp_path / "day_5.csv", _rows(10))]})
+    # by values of C1: 'aa' (every row of _rows) is train, 'bb' validation, 'cc' test
+    by_values = dataclasses.replace(CRITEO, split_order="values", split_by="C1", split_values=(
+        ("train", ("aa",)), ("validation", ("bb",)), ("test", ("cc",))))
+    rows = _rows(40) + _rows(10, c1="bb") + _rows(10, c1="cc")
+    check_input(by_values, {"values": [_csv(tmp_path / "v.csv", rows)]})
+    with pytest.raises(InputCheckError, match=re.escape(
+            "the validation and test splits would get no rows (rows per split, assigned by "
+            "values of C1: train 300, validation 0, test 0)")):
+        check_input(by_values, {"values": [_csv(tmp_path / "w.csv", _rows(300))]})
+
+
 # -- values --------------------------------------------------------------------------------------
 
 def test_text_in_a_dense_column_names_file_row_field_value(tmp_path):
@@ -496,9 +525,9 @@ def test_cli_spec_error_is_one_line_and_verbose_adds_the_traceback(tmp_path):
     assert code == 2, output
     assert output.strip().splitlines() == [
         f"error: {spec}: <top level>: unknown keys ['labls'] (did you mean 'labels'?); allowed: "
-        f"['behaviour', 'columns', 'dense', 'dense_defaults', 'description', 'evaluation', "
-        f"'format', 'labels', 'multi_value', 'multi_value_defaults', 'name', 'sample', 'slices', "
-        f"'sparse', 'sparse_defaults', 'split']"], output
+        f"['behaviour', 'columns', 'dense', 'dense_defaults', 'description', 'drift', "
+        f"'evaluation', 'format', 'labels', 'multi_value', 'multi_value_defaults', 'name', "
+        f"'sample', 'slices', 'sparse', 'sparse_defaults', 'split']"], output
     code, output = run_cli("run", "--dataset", str(spec), "--verbose")
     assert code == 2 and "Traceback" in output and output.strip().splitlines()[-1].startswith(
         f"error: {spec}: <top level>: unknown keys"), output

@@ -5,11 +5,16 @@ warm-started from v1 with a third of the steps and pushes v2; span 3 has shuffle
 evaluated, not blessed, not pushed, and v2 stays the newest version. The cold reference for span 2
 is the Trainer's run_fn with the full steps on the warm run's own Transform output (no second
 pipeline run): the warm model must score at least its AUC on the same test split (the
-Evaluator's; neither model's training decisions saw it). The three spans run in a process of
-their own beside the other tests (tests/background_runs.py)."""
+Evaluator's; neither model's training decisions saw it). The drift gate passes spans 2 and 3
+(they drift by `DRIFT` each, under the spec's default thresholds) and records their distances
+from the span before. Then, through the CLI on a copy of A's store, a small span 4 shifted far
+from span 3 is refused before Transform (exit status 5), naming the shifted features (the
+refusal costs ExampleGen and StatisticsGen on ~1,000 rows, no training). The spans run in a
+process of their own beside the other tests (tests/background_runs.py)."""
 import argparse
 import os
 import pathlib
+import shutil
 
 import pytest
 
@@ -18,6 +23,7 @@ from pipeline.lock import RootLocked, root_lock
 from pipeline.retrain import add_retrain_args, retrain, retrain_options
 from pipeline.reporting.runs import format_runs, list_runs
 from background_runs import in_a_subprocess, register as register_background_run
+from cli_testing import run_cli
 from pipeline_testing import newest_artifact, run_fn_on_transform, serving_auc
 
 pytestmark = pytest.mark.pipeline
@@ -27,6 +33,8 @@ pytestmark = pytest.mark.pipeline
 ROWS = 6000
 COLD_STEPS, WARM_STEPS = 60, 20
 DRIFT = 0.3
+# span 4 (for the refusal): few rows, category frequencies shifted by 4 * 1.0 instead of 4 * DRIFT
+SHIFTED_ROWS, SHIFTED_DRIFT = 1000, 1.0
 
 
 def _args(root, data, steps, *extra):
@@ -73,9 +81,20 @@ def run_spans(base):
     cold = _cold_reference(root, base / "cold", warm)
     write_criteo_span(str(data), 3, ROWS, seed=5, drift=DRIFT, shuffle_labels=True)
     broken = retrain(_args(root, data, WARM_STEPS), quiet)
+    after_third = sorted(os.listdir(root / "serving"))
+    # the shifted span 4 through the CLI, in a copy of A's store (A's own history stays as it is)
+    shifted_root, shifted_data = base / "shifted", base / "shifted_data"
+    shifted_root.mkdir()
+    shutil.copy(root / "metadata.sqlite", shifted_root / "metadata.sqlite")
+    shutil.copytree(data / "span-3", shifted_data / "span-3")
+    write_criteo_span(str(shifted_data), 4, SHIFTED_ROWS, seed=5, drift=SHIFTED_DRIFT)
+    status, output = run_cli("retrain", "--root", str(shifted_root), "--data", str(shifted_data),
+                             "--dataset", "criteo", "--train-steps", "2", "--batch-size", "64",
+                             "--beam-mode", "in_memory")
     return dict(root=root, data=data, first=first, warm=warm, cold=cold, broken=broken,
-                after_first=after_first, after_second=after_second,
-                after_third=sorted(os.listdir(root / "serving")))
+                after_first=after_first, after_second=after_second, after_third=after_third,
+                shifted=dict(root=shifted_root, data=shifted_data, status=status,
+                             output=output))
 
 
 # in a process of its own beside the other tests (tests/background_runs.py)
@@ -132,6 +151,73 @@ def test_shuffled_span_3_is_evaluated_not_blessed_not_pushed(spans_run):
     assert spans_run["after_third"] == spans_run["after_second"]
     assert max(spans_run["after_third"]) == warm.pushed_version
     assert "pushed version: none" in broken.format()
+
+
+def _drift_rows(report):
+    return {row["feature"]: row for row in report.drift["drift"]}
+
+
+def test_the_drift_gate_passes_spans_drifting_by_the_test_drift(spans_run):
+    from components.dataset_spec import load_spec
+    from components.drift import compared_features
+    first, warm, broken = spans_run["first"], spans_run["warm"], spans_run["broken"]
+    spec = load_spec("criteo")
+    assert first.report.drift["baseline"] is None  # a root's first run: nothing to compare
+    assert "Drift: not checked" in first.report.format()
+    for result, previous in ((warm, first), (broken, warm)):
+        drift = result.report.drift
+        assert drift["baseline"]["run_id"] == previous.report.run_id
+        assert drift["baseline"]["span"] == previous.spans[-1]
+        rows = _drift_rows(result.report)
+        # every feature compared: text columns by L-infinity, the numeric ones by JS
+        assert sorted(rows) == sorted(compared_features(spec))
+        assert {rows[f.name]["comparator"] for f in spec.sparse} == {"categorical_linf"}
+        assert {rows[f.name]["comparator"] for f in spec.dense} == {"numeric_js"}
+        assert drift["drifted"] == [] and not any(r["exceeded"] for r in rows.values())
+        assert {r["threshold"] for r in rows.values()} == {spec.drift.categorical_linf,
+                                                           spec.drift.numeric_js}
+        # the planted drift moved category shares (L-infinity 0.05-0.2), not by chance alone
+        assert 0.05 < max(rows[f.name]["distance"] for f in spec.sparse) < 0.2
+        assert f"Drift from span {previous.spans[-1]}" in result.report.format()
+        assert len(drift["skew"]) == len(rows)  # train vs test, recorded
+
+
+def _reference_linf(data, span_a, span_b, column):
+    """L-infinity between the value shares of `column` in two span files (all rows)."""
+    from data.generators import read_criteo, span_path
+    a = read_criteo(span_path(str(data), span_a))[column].astype(str).value_counts(normalize=True)
+    b = read_criteo(span_path(str(data), span_b))[column].astype(str).value_counts(normalize=True)
+    values = a.index.union(b.index)
+    return float((a.reindex(values, fill_value=0) - b.reindex(values, fill_value=0)).abs().max())
+
+
+def test_the_cli_refuses_a_shifted_span_before_transform_naming_the_features(spans_run):
+    import re
+    from components.dataset_spec import load_spec
+    from pipeline.reporting.summary import read_run
+    shifted = spans_run["shifted"]
+    output = shifted["output"]
+    assert shifted["status"] == 5, output
+    refusal = next(line for line in output.splitlines() if line.startswith("DRIFT in "))
+    assert refusal.startswith("DRIFT in DriftCheck: the new data drifted from span 3 (run "
+                              f"{spans_run['broken'].report.run_id})"), refusal
+    assert "--allow-drift" in refusal
+    named = {m.group(1): float(m.group(2))
+             for m in re.finditer(r"(C\d+) L-infinity (\d\.\d+) > 0\.3", refusal)}
+    reference = {f.name: _reference_linf(shifted["data"], 3, 4, f.name)
+                 for f in load_spec("criteo").sparse}
+    # a feature shifted well beyond the threshold is named, with about its distance (TFDV
+    # measures the train splits, the reference every row: 0.05 covers the difference)
+    far = {name for name, distance in reference.items() if distance > 0.45}
+    assert far and far <= set(named), (sorted(reference.items()), refusal)
+    for name in far:
+        assert named[name] == pytest.approx(reference[name], abs=0.05), name
+    # stopped before Transform: nothing trained, nothing pushed
+    report = read_run(str(shifted["root"] / "metadata.sqlite"), "ctr_criteo")
+    states = {c.node_id: c.state for c in report.components}
+    assert states["DriftCheck"] == "FAILED", report.format()
+    assert not set(states) & {"Transform", "Trainer", "Evaluator", "Pusher"}, report.format()
+    assert not (shifted["root"] / "serving").exists()
 
 
 def test_run_history_lists_the_spans(spans_run):

@@ -186,3 +186,24 @@ def trained_spans(store, executions) -> List[int]:
            and ev.path.steps[0].key == "examples"]
     spans = (artifact_property(a, "span") for a in store.get_artifacts_by_id(ids))
     return sorted({int(span) for span in spans if span is not None})
+
+
+def last_trained_statistics(metadata_path: str, pipeline_name: str) -> Optional[dict]:
+    """The statistics of the last span a model was trained on: the StatisticsGen output of the
+    newest run of `pipeline_name` whose Trainer finished (COMPLETE, or CACHED: the model was the
+    same), as {"uri", "run_id", "span"} (span: the newest span that run trained on, None for
+    input without spans); None when no run of the pipeline trained a model yet. A run stopped
+    before training (by a data gate, or killed) is passed over."""
+    if not os.path.exists(metadata_path):
+        return None
+    store = open_store(metadata_path)
+    runs = sorted((run for name, run in runs_by_pipeline(store) if name == pipeline_name),
+                  key=lambda r: (r.create_time_since_epoch, r.id), reverse=True)
+    for run in runs:
+        executions = run_executions(store, run)
+        outputs = output_artifacts(store, executions)
+        if outputs.get("model") and outputs.get("statistics"):
+            spans = trained_spans(store, executions)
+            return {"uri": outputs["statistics"][-1].uri, "run_id": run.name,
+                    "span": spans[-1] if spans else None}
+    return None

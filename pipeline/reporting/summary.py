@@ -11,6 +11,9 @@ from typing import Dict, List, Optional
 from pipeline.reporting import metadata, metrics
 from pipeline.reporting.metadata import ComponentRun
 
+# components/drift.py's RESULT_FILE in the DriftCheck's output (read as JSON: no TFX import here)
+DRIFT_FILE = "drift.json"
+
 
 @dataclasses.dataclass
 class RunReport:
@@ -32,6 +35,8 @@ class RunReport:
     spans: List[int] = dataclasses.field(default_factory=list)
     # how batch, epochs and steps were set (pipeline.run.TrainingSchedule); set by run_pipeline
     schedule: Optional[object] = None
+    # retrain's drift check (components/drift.py's drift.json): baseline, drift and skew rows
+    drift: Optional[Dict] = None
 
     def component(self, node_id):
         return next(c for c in self.components if c.node_id == node_id)
@@ -55,6 +60,7 @@ class RunReport:
             lines[0] += f" ({total:.0f} s in components)"
         if self.spans:
             lines.append(f"Data spans: {', '.join(map(str, self.spans))}")
+        lines += drift_lines(self.drift)
         if self.training:
             lines.append("")
             # steps run (fewer than planned after an early stop); older summaries: as planned
@@ -94,6 +100,43 @@ class RunReport:
             lines.append(f"  failed: {failure}")
         lines.append(f"Pushed model: {self.pushed_model or 'none'}")
         return "\n".join(lines)
+
+
+def _distance(row):
+    return (f"{row['feature']} {row['name']} {row['distance']:.3f} "
+            f"{'>' if row['exceeded'] else '<='} {row['threshold']:g}")
+
+
+def drift_lines(drift: Optional[Dict]) -> List[str]:
+    """The summary's lines about retrain's drift check: drift from the last trained span (the
+    features above their threshold, else the one closest to its threshold) and train/test
+    skew."""
+    if not drift:
+        return []
+    lines = []
+    baseline = drift.get("baseline")
+    if not baseline:
+        lines.append("Drift: not checked (no earlier run trained a model in this root)")
+    elif baseline.get("missing"):
+        lines.append(f"Drift: not checked (no train statistics left of run {baseline['run_id']})")
+    else:
+        since = (f"span {baseline['span']} (run {baseline['run_id']})"
+                 if baseline.get("span") is not None else f"run {baseline['run_id']}")
+        lines.append(f"Drift from {since}: " + _verdict(
+            drift["drift"], "allowed by --allow-drift" if drift.get("allow_drift") else ""))
+    lines.append("Skew train vs test: " + _verdict(drift["skew"], "not a gate"))
+    return lines
+
+
+def _verdict(rows, note_when_exceeded):
+    exceeded = sorted((r for r in rows if r["exceeded"]), key=lambda r: -r["distance"])
+    if exceeded:
+        note = f" ({note_when_exceeded})" if note_when_exceeded else ""
+        return "ABOVE the thresholds: " + "; ".join(map(_distance, exceeded)) + note
+    if not rows:
+        return "no feature compared"
+    closest = max(rows, key=lambda r: r["distance"] / r["threshold"])
+    return f"within the thresholds ({len(rows)} features; closest: {_distance(closest)})"
 
 
 def _format_metrics(values):
@@ -148,6 +191,11 @@ def read_run(metadata_path, pipeline_name, run_id=None, schedule=None) -> RunRep
         if os.path.exists(summary_path):
             with open(summary_path) as f:
                 training = json.load(f)
+    drift = None
+    drift_output = (outputs.get("drift") or [None])[-1]
+    if drift_output is not None and os.path.exists(os.path.join(drift_output.uri, DRIFT_FILE)):
+        with open(os.path.join(drift_output.uri, DRIFT_FILE)) as f:
+            drift = json.load(f)
     pushed_dir = None
     if pushed is not None and metadata.artifact_property(pushed, "pushed"):
         pushed_dir = metadata.artifact_property(pushed, "pushed_destination")
@@ -159,4 +207,5 @@ def read_run(metadata_path, pipeline_name, run_id=None, schedule=None) -> RunRep
                  if blessing is not None else None),
         pushed_model=pushed_dir, evaluation_uri=evaluation.uri if evaluation else None,
         model_uri=model.uri if model else None, training=training, tasks=tasks,
-        failures=failures, spans=metadata.trained_spans(store, executions), schedule=schedule)
+        failures=failures, spans=metadata.trained_spans(store, executions), schedule=schedule,
+        drift=drift)
