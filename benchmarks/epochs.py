@@ -5,9 +5,11 @@ On the newest Transform output of a Criteo run root (`make bench` uses the demo'
 DeepFM as the Trainer builds and compiles it (DeepCTR's defaults, Adam 3e-3) for `--epochs`
 passes twice from the same initial weights: once with the Trainer's early stopping
 (components.trainer.fit: stop when the epoch-end validation AUC stops improving, keep the best
-epoch's weights) and once without (every epoch, the last weights kept). Validation is the whole
-eval split after every epoch; the kept model is then scored on the same split. Prints a Markdown
-section: the AUC after each epoch and the kept model's AUC for both settings.
+epoch's weights) and once without (every epoch, the last weights kept). As in the pipeline, the
+epochs are judged on the validation split (the whole split after every epoch: what early stopping
+chooses by) and the kept model on the test split, which no choice saw (what the Evaluator
+blesses on). Prints a Markdown section: the validation AUC after each epoch, the kept epoch and
+the kept model's test AUC for both settings.
 """
 import argparse
 import contextlib
@@ -16,10 +18,11 @@ import time
 
 
 def train(root, dataset, model_name, epochs, batch_size, learning_rate, early_stopping, seed):
-    """One training run -> {"epoch_auc": [...], "kept_epoch", "kept_auc", "steps", "seconds"}."""
+    """One training run -> {"epoch_auc": [validation AUC per epoch], "kept_epoch", "kept_auc"
+    (the kept model's test AUC), "steps", "seconds"}."""
     import tf_keras as keras
 
-    from components.dataset_spec import load_spec
+    from components.dataset_spec import TEST_SPLIT, TRAIN_SPLIT, VALIDATION_SPLIT, load_spec
     from components.model_builder import build_model, feature_columns, vocabulary_sizes
     from components.trainer import compile_model, fit
     from ctr_models.tracing import skip_autograph_of_graph_safe_code
@@ -35,14 +38,16 @@ def train(root, dataset, model_name, epochs, batch_size, learning_rate, early_st
     compile_model(model, spec, learning_rate)
     names = [i.name for i in model.inputs]
     label = spec.label_names[0]
-    train_split = split_dataset(tft_output, examples, "train", names, label, batch_size, True,
+    train_split = split_dataset(tft_output, examples, TRAIN_SPLIT, names, label, batch_size, True,
                                 seed)
-    eval_split = split_dataset(tft_output, examples, "eval", names, label, batch_size, False)
+    validation_split = split_dataset(tft_output, examples, VALIDATION_SPLIT, names, label,
+                                     batch_size, False)
+    test_split = split_dataset(tft_output, examples, TEST_SPLIT, names, label, batch_size, False)
     steps_per_epoch = sum(1 for _ in train_split)
     history, _, steps, kept, seconds = fit(
-        model, train_split.repeat(), eval_split, spec, {"early_stopping": early_stopping},
+        model, train_split.repeat(), validation_split, spec, {"early_stopping": early_stopping},
         steps_per_epoch, epochs, None, step_lines=False)
-    kept_auc = model.evaluate(eval_split, verbose=0, return_dict=True)["auc"]
+    kept_auc = model.evaluate(test_split, verbose=0, return_dict=True)["auc"]
     return {"epoch_auc": history["val_auc"], "kept_epoch": kept + 1, "kept_auc": kept_auc,
             "steps": steps, "seconds": seconds}
 
@@ -59,19 +64,22 @@ def format_section(command, epochs, batch_size, results):
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",
         f"DeepFM (DeepCTR defaults), batch {batch_size}, Adam 3e-3, up to {epochs} epochs, the "
-        f"same initial weights and row order in both runs; AUC on the whole eval split after each "
-        f"epoch, then of the weights the run keeps.",
+        f"same initial weights and row order in both runs; AUC on the whole validation split "
+        f"after each epoch (what early stopping chooses by), then the kept weights' AUC on the "
+        f"test split (which no choice saw).",
         "",
         "    " + command,
         "",
-        "| setting | " + " | ".join(f"AUC after epoch {i + 1}" for i in range(epochs))
-        + " | kept epoch | kept model's AUC | steps | train s |",
+        "| setting | " + " | ".join(f"validation AUC after epoch {i + 1}"
+                                    for i in range(epochs))
+        + " | kept epoch | kept model's test AUC | steps | train s |",
         "|---|" + "--:|" * (epochs + 4),
         *rows,
         "",
-        f"The kept model with early stopping is {on['kept_auc'] - off['kept_auc']:+.4f} AUC from "
-        f"the last epoch's without it, and {on['kept_auc'] - best:+.4f} from the best epoch "
-        f"without it, in {on['steps']} steps instead of {off['steps']}.",
+        f"On the test split, the kept model with early stopping is "
+        f"{on['kept_auc'] - off['kept_auc']:+.4f} AUC from the last epoch's without it, in "
+        f"{on['steps']} steps instead of {off['steps']} (the best validation epoch without it: "
+        f"{best:.4f}).",
     ])
 
 

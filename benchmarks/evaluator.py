@@ -72,12 +72,13 @@ def measure(root, spec_name, config_name, baseline, beam_mode, top_values=None):
     from tfx.types import standard_artifacts
     from tfx.utils import proto_utils
     from components import evaluation
-    from components.dataset_spec import load_spec
+    from components.dataset_spec import TEST_SPLIT, TRAIN_SPLIT, VALIDATION_SPLIT, load_spec
     from pipeline import pipeline
 
     spec = load_spec(spec_name)
     config = evaluation.eval_config(spec)
-    props = {"example_splits": "null"}
+    # the split the pipeline's Evaluator scores (TFX's default, "eval", no longer exists)
+    props = {"example_splits": json.dumps([TEST_SPLIT])}
     if config_name == "before":
         for lever in LEVERS:
             undo_lever(lever, config)
@@ -100,7 +101,7 @@ def measure(root, spec_name, config_name, baseline, beam_mode, top_values=None):
     examples = standard_artifacts.Examples()
     examples.uri = sorted(glob.glob(os.path.join(root, "pipeline_root", "CsvExampleGen",
                                                  "examples", "*")))[-1]
-    examples.split_names = json.dumps(["train", "eval"])
+    examples.split_names = json.dumps([TRAIN_SPLIT, VALIDATION_SPLIT, TEST_SPLIT])
     model = standard_artifacts.Model()
     model.uri = sorted(glob.glob(os.path.join(root, "pipeline_root", "Trainer", "model", "*")),
                        key=lambda p: int(os.path.basename(p)))[0]

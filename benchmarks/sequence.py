@@ -74,10 +74,10 @@ def run(root, dataset, model_name, model_args, epochs=3, batch_size=256, learnin
 
     start = time.time()
     history = model.fit(dataset_of("train", True), epochs=epochs,
-                        validation_data=dataset_of("eval", False), verbose=0)
+                        validation_data=dataset_of("validation", False), verbose=0)
     return {"model": model_name, "model_args": model_args,
             "embedding_init_std": embedding_init_std,
-            "eval_auc": [round(v, 4) for v in history.history["val_auc"]],
+            "validation_auc": [round(v, 4) for v in history.history["val_auc"]],
             "train_auc": [round(v, 4) for v in history.history["auc"]],
             "seconds": round(time.time() - start, 1)}
 
