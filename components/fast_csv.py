@@ -60,9 +60,11 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.restriction_trackers import (OffsetRange, OffsetRestrictionTracker,
                                                  UnsplittableRestrictionTracker)
 from apache_beam.transforms.core import RestrictionProvider
+from google.protobuf import json_format, struct_pb2
 from pyarrow import csv as pa_csv
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 from tfx_bsl.coders import csv_decoder
@@ -674,3 +676,31 @@ class Executor(ShuffledWriteExecutor):
 
 
 EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+
+def string_lists_config(lists: Dict[str, Iterable[str]]) -> example_gen_pb2.CustomConfig:
+    """An ExampleGen custom_config holding named lists of strings (a Struct): how the headerless
+    CSV and the Parquet executors get their column names from the dataset spec."""
+    config = example_gen_pb2.CustomConfig()
+    config.custom_config.Pack(struct_pb2.Struct(fields={
+        key: struct_pb2.Value(list_value=struct_pb2.ListValue(
+            values=[struct_pb2.Value(string_value=v) for v in values]))
+        for key, values in lists.items()}))
+    return config
+
+
+def string_lists_from_config(exec_properties: Dict[str, Any]) -> Dict[str, List[str]]:
+    """The named string lists of `string_lists_config` in an executor's exec_properties ({}
+    without a custom_config; other fields, such as the pipeline's code version, are left out).
+    TFX hands the custom_config over as JSON text or as the proto."""
+    raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    config = example_gen_pb2.CustomConfig()
+    if isinstance(raw, str):
+        json_format.Parse(raw, config)
+    elif raw is not None:
+        config.CopyFrom(raw)
+    fields = struct_pb2.Struct()
+    if not config.custom_config.Unpack(fields):
+        return {}
+    return {key: [v.string_value for v in value.list_value.values]
+            for key, value in fields.fields.items() if value.HasField("list_value")}

@@ -13,7 +13,6 @@ import os
 from typing import Any, Dict, List
 
 import apache_beam as beam
-from google.protobuf import json_format, struct_pb2
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
@@ -27,25 +26,15 @@ COLUMNS_KEY = "columns"
 
 def custom_config(columns: List[str]) -> example_gen_pb2.CustomConfig:
     """The ExampleGen custom_config carrying the column names."""
-    config = example_gen_pb2.CustomConfig()
-    config.custom_config.Pack(struct_pb2.Struct(fields={COLUMNS_KEY: struct_pb2.Value(
-        list_value=struct_pb2.ListValue(values=[struct_pb2.Value(string_value=c)
-                                                for c in columns]))}))
-    return config
+    return fast_csv.string_lists_config({COLUMNS_KEY: columns})
 
 
 def columns_from_exec_properties(exec_properties: Dict[str, Any]) -> List[str]:
-    raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
-    config = example_gen_pb2.CustomConfig()
-    if isinstance(raw, str):
-        json_format.Parse(raw, config)
-    elif raw is not None:
-        config.CopyFrom(raw)
-    fields = struct_pb2.Struct()
-    if not config.custom_config.Unpack(fields) or COLUMNS_KEY not in fields.fields:
+    lists = fast_csv.string_lists_from_config(exec_properties)
+    if COLUMNS_KEY not in lists:
         raise ValueError("HeaderlessCsvExampleGen needs custom_config with the column names "
                          "(headerless_csv.custom_config(columns))")
-    return [v.string_value for v in fields.fields[COLUMNS_KEY].list_value.values]
+    return lists[COLUMNS_KEY]
 
 
 @beam.typehints.with_input_types(beam.Pipeline)

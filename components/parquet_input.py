@@ -40,10 +40,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
-from google.protobuf import json_format, struct_pb2
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
-from tfx.types import standard_component_specs
 
 from components import fast_csv
 from components.shuffled_write import ShuffledWriteExecutor
@@ -251,26 +249,7 @@ def read_parquet_examples(pipeline: beam.Pipeline, files: List[str], columns: Li
 def custom_config(columns: Optional[Sequence[str]], required: Sequence[str]
                   ) -> example_gen_pb2.CustomConfig:
     """ExampleGen's custom_config: the columns to read (None: all) and those the spec reads."""
-    def names(values):
-        return struct_pb2.Value(list_value=struct_pb2.ListValue(
-            values=[struct_pb2.Value(string_value=v) for v in values]))
-    config = example_gen_pb2.CustomConfig()
-    config.custom_config.Pack(struct_pb2.Struct(fields={
-        COLUMNS_KEY: names(columns or []), REQUIRED_KEY: names(required)}))
-    return config
-
-
-def _config_lists(exec_properties: Dict[str, Any]) -> Dict[str, List[str]]:
-    raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
-    config = example_gen_pb2.CustomConfig()
-    if isinstance(raw, str):
-        json_format.Parse(raw, config)
-    elif raw is not None:
-        config.CopyFrom(raw)
-    fields = struct_pb2.Struct()
-    config.custom_config.Unpack(fields)
-    return {key: [v.string_value for v in fields.fields[key].list_value.values]
-            for key in (COLUMNS_KEY, REQUIRED_KEY) if key in fields.fields}
+    return fast_csv.string_lists_config({COLUMNS_KEY: columns or [], REQUIRED_KEY: required})
 
 
 @beam.typehints.with_input_types(beam.Pipeline)
@@ -281,7 +260,7 @@ class _ParquetToExample(beam.PTransform):
     def __init__(self, exec_properties: Dict[str, Any], split_pattern: str):
         super().__init__()
         self._files = fast_csv.split_files(exec_properties, split_pattern)
-        lists = _config_lists(exec_properties)
+        lists = fast_csv.string_lists_from_config(exec_properties)
         self._columns = split_columns(self._files, lists.get(COLUMNS_KEY),
                                       lists.get(REQUIRED_KEY, []))
         logging.info("Parquet input: %d files, columns %s", len(self._files), self._columns)
