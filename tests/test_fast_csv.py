@@ -8,40 +8,17 @@ import random
 import pytest
 import tensorflow as tf
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv_executor
-from tfx.proto import example_gen_pb2
-from tfx.types import standard_artifacts, standard_component_specs
-from tfx.utils import proto_utils
+from tfx.types import standard_component_specs
 
 from components import fast_csv
+from example_gen_testing import run_example_gen, split_examples
 
 SPLITS = (("train", 2), ("eval", 1))
 
 
 def _run(executor_class, input_base, output_dir, pattern="*", **extra_properties):
-    examples = standard_artifacts.Examples()
-    examples.uri = output_dir
-    exec_properties = {**extra_properties,
-        standard_component_specs.INPUT_BASE_KEY: input_base,
-        standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(
-            example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
-                name="single_split", pattern=pattern)])),
-        standard_component_specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(
-            example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
-                for name, buckets in SPLITS]))),
-        standard_component_specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
-    }
-    executor_class().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]},
-                        exec_properties)
-    result = {}
-    for name, _ in SPLITS:
-        files = sorted(glob.glob(os.path.join(output_dir, f"Split-{name}", "*")))
-        assert files, name
-        # Compared as the deterministic serialization: TFX writes the map in any order.
-        result[name] = collections.Counter(
-            tf.train.Example.FromString(record.numpy()).SerializeToString(deterministic=True)
-            for record in tf.data.TFRecordDataset(files, compression_type="GZIP"))
-    return result
+    run_example_gen(executor_class, input_base, output_dir, SPLITS, pattern, **extra_properties)
+    return split_examples(output_dir, SPLITS)
 
 
 def _assert_same_as_tfx(input_base, tmp_path, pattern="*"):

@@ -12,13 +12,12 @@ import pytest
 import tensorflow as tf
 from google.protobuf import json_format
 from pyarrow import csv as pa_csv
-from tfx.proto import example_gen_pb2
-from tfx.types import standard_artifacts, standard_component_specs
-from tfx.utils import proto_utils
+from tfx.types import standard_component_specs
 
 from components import fast_csv, parquet_input
 from components.dataset_spec import SPEC_DIR, DatasetSpec, SpecError, load_spec
 from pipeline.run import count_examples, resolve_input
+from example_gen_testing import run_example_gen, split_examples
 
 SAMPLE = os.path.join(os.path.dirname(SPEC_DIR), "samples", "criteo_2k.csv")
 SPLITS = (("train", 8), ("validation", 1), ("test", 1))
@@ -26,28 +25,8 @@ SPLITS = (("train", 8), ("validation", 1), ("test", 1))
 
 def _run(executor_class, input_base, output_dir, pattern, **extra_properties):
     """The executor's splits as Counters of the examples' deterministic serializations."""
-    examples = standard_artifacts.Examples()
-    examples.uri = output_dir
-    exec_properties = {
-        **extra_properties,
-        standard_component_specs.INPUT_BASE_KEY: input_base,
-        standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(
-            example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
-                name="single_split", pattern=pattern)])),
-        standard_component_specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(
-            example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
-                for name, buckets in SPLITS]))),
-    }
-    executor_class().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]},
-                        exec_properties)
-    result = {}
-    for name, _ in SPLITS:
-        files = glob.glob(os.path.join(output_dir, f"Split-{name}", "*"))
-        result[name] = collections.Counter(
-            tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True)
-            for r in tf.data.TFRecordDataset(files, compression_type="GZIP"))
-    return result
+    run_example_gen(executor_class, input_base, output_dir, SPLITS, pattern, **extra_properties)
+    return split_examples(output_dir, SPLITS)
 
 
 @pytest.fixture(scope="module")

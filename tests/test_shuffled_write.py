@@ -1,7 +1,6 @@
 """components.shuffled_write: ExampleGen's splits written shuffled through shard files (in place
 of TFX's Reshuffle): the order is the seeded key order computed here, the split membership is
 TFX's hash rule, and the same input and seed give the same files."""
-import glob
 import hashlib
 import math
 import os
@@ -10,10 +9,10 @@ import re
 import tensorflow as tf
 from google.protobuf import json_format, struct_pb2
 from tfx.proto import example_gen_pb2
-from tfx.types import standard_artifacts, standard_component_specs
-from tfx.utils import proto_utils
+from tfx.types import standard_component_specs
 
 from components import fast_csv, shuffled_write
+from example_gen_testing import run_example_gen, split_files
 
 SPLITS = (("train", 2), ("eval", 1))
 ROWS = 400
@@ -28,27 +27,13 @@ def _seed_config(seed):
 
 def _run(input_base, output_dir, seed):
     """fast_csv's executor on `input_base` -> {split: [(file name, [records in file order])]}."""
-    examples = standard_artifacts.Examples()
-    examples.uri = output_dir
-    exec_properties = {
-        standard_component_specs.INPUT_BASE_KEY: input_base,
-        standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(
-            example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
-                name="single_split", pattern="*")])),
-        standard_component_specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(
-            example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
-                for name, buckets in SPLITS]))),
-        standard_component_specs.CUSTOM_CONFIG_KEY: _seed_config(seed),
-    }
-    fast_csv.Executor().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]},
-                           exec_properties)
+    run_example_gen(fast_csv.Executor, input_base, output_dir, SPLITS,
+                    **{standard_component_specs.CUSTOM_CONFIG_KEY: _seed_config(seed)})
     assert not os.path.exists(os.path.join(output_dir, shuffled_write.PIECES_FOLDER))
     result = {}
     for name, _ in SPLITS:
-        files = sorted(glob.glob(os.path.join(output_dir, f"Split-{name}", "*")))
         result[name] = [(os.path.basename(f), [r.numpy() for r in tf.data.TFRecordDataset(
-            f, compression_type="GZIP")]) for f in files]
+            f, compression_type="GZIP")]) for f in split_files(output_dir, name)]
     return result
 
 
